@@ -1,0 +1,78 @@
+"""Networks of ML Sandbox: one folder per network, one file per framework.
+
+>>> import models
+>>> spec = models.spec("mlp", n_in=64)
+>>> params = spec.init(seed=0, dtype="float64")
+>>> batch = spec.example(n=4, seed=0, dtype="float64")
+>>> net = models.get("mlp", "numpy", n_in=64)
+>>> net.forward(params, batch).shape
+(4, 10)
+
+A new network is one folder ``models/<name>/`` (``spec.py`` with a :class:`Spec`
+subclass, ``<name>_<backend>.py`` files each defining ``Network``) and one line in
+:data:`REGISTRY`.  A new framework is one adapter in ``models/adapters/`` and one entry in
+:data:`BACKENDS`.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from models._frameworks import FrameworkMissing
+from models._network import Network
+from models._spec import ContractError, Convention, Spec
+from models.checkpoint import load_checkpoint, save_checkpoint
+
+BACKENDS = ("numpy", "jax", "torch", "keras")
+
+#: network name -> (package, spec class name)
+REGISTRY = {
+    "mlp": ("models.mlp", "MLPSpec"),
+}
+
+NETWORKS = tuple(REGISTRY)
+
+
+def _check_name(name: str) -> None:
+    if name not in REGISTRY:
+        raise KeyError(f"unknown network {name!r}; expected one of {list(NETWORKS)}")
+
+
+def spec(name: str, **config) -> Spec:
+    """The spec (config, parameter table, init, examples) of network ``name``."""
+    _check_name(name)
+    package, cls = REGISTRY[name]
+    spec_cls = getattr(importlib.import_module(f"{package}.spec"), cls)
+    try:
+        return spec_cls(**config)
+    except TypeError as exc:
+        raise TypeError(f"{name}: bad config {config}: {exc}") from None
+
+
+def available(name: str) -> tuple[str, ...]:
+    """The backends network ``name`` is written in (a file ``<name>_<backend>.py`` each)."""
+    _check_name(name)
+    package = REGISTRY[name][0]
+    found = []
+    for backend in BACKENDS:
+        if importlib.util.find_spec(f"{package}.{package.rsplit('.', 1)[-1]}_{backend}"):
+            found.append(backend)
+    return tuple(found)
+
+
+def get(name: str, backend: str, **config) -> Network:
+    """Network ``name`` in framework ``backend``, built from ``spec(name, **config)``."""
+    s = spec(name, **config)
+    if backend not in BACKENDS:
+        raise KeyError(f"unknown backend {backend!r}; expected one of {list(BACKENDS)}")
+    package = REGISTRY[name][0]
+    module_name = f"{package}.{package.rsplit('.', 1)[-1]}_{backend}"
+    if importlib.util.find_spec(module_name) is None:
+        raise NotImplementedError(f"{name} has no {backend} implementation yet "
+                                  f"(available: {list(available(name))})")
+    return importlib.import_module(module_name).Network(s)
+
+
+__all__ = ["BACKENDS", "NETWORKS", "REGISTRY", "ContractError", "Convention",
+           "FrameworkMissing", "Network", "Spec", "available", "get", "spec",
+           "load_checkpoint", "save_checkpoint"]

@@ -1,0 +1,1 @@
+"""The 784-10-10 MLP of the classic "MNIST from scratch in NumPy" notebook."""
