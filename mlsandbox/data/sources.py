@@ -1,0 +1,193 @@
+"""Where datasets come from: the data directory, download URLs, downloading, unzipping.
+
+Data directory (first that applies):
+
+1. the ``data_dir`` argument (the CLI's ``--data-dir``),
+2. the environment variable ``MLSANDBOX_DATA``,
+3. the user cache, ``pooch.os_cache("mlsandbox")`` (e.g. ``~/.cache/mlsandbox``).
+
+A dataset lives in ``<data_dir>/<name>/`` (``mnist/``, ``pizza_steak_sushi/``), the
+layout of ``shared/data``, so ``MLSANDBOX_DATA=/path/to/shared/data`` works as is.
+
+Downloads use pooch and are all-or-nothing: files go to a hidden staging directory
+inside the target directory (same filesystem) and are renamed into place only once
+every file has arrived and matched its sha256; the staging directory is always removed.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import stat
+import tempfile
+import zipfile
+from contextlib import contextmanager
+from pathlib import Path, PurePosixPath
+from typing import Iterator
+from urllib.parse import urlparse
+
+import pooch
+
+from .errors import ChecksumError, DataFormatError, DownloadError, UnsafeArchiveError
+
+ENV_DATA = "MLSANDBOX_DATA"
+ENV_MNIST_URL = "MLSANDBOX_MNIST_URL"
+ENV_PIZZA_URL = "MLSANDBOX_PIZZA_STEAK_SUSHI_URL"
+ENV_FASHION_DIR = "MLSANDBOX_FASHION_MNIST_DIR"
+
+#: Tried in order when no URL is given. The first is the mirror torchvision uses; the
+#: second is the original site (often unreachable nowadays).
+MNIST_MIRRORS = (
+    "https://ossci-datasets.s3.amazonaws.com/mnist/",
+    "http://yann.lecun.com/exdb/mnist/",
+)
+#: The course's zip: ``train/<class>/*.jpg`` and ``test/<class>/*.jpg`` at its top level.
+PIZZA_STEAK_SUSHI_URL = (
+    "https://github.com/mrdbourke/pytorch-deep-learning/raw/main/data/pizza_steak_sushi.zip"
+)
+#: Where Debian's package ``dataset-fashion-mnist`` installs the four IDX .gz files.
+FASHION_MNIST_SYSTEM_DIR = Path("/usr/share/datasets/fashion-mnist")
+
+_TIMEOUT_S = 60
+
+
+def resolve_data_dir(data_dir: str | os.PathLike | None = None) -> Path:
+    """The data directory: ``data_dir`` if given, else ``$MLSANDBOX_DATA``, else the user cache."""
+    if data_dir not in (None, ""):
+        return Path(data_dir).expanduser()
+    if os.environ.get(ENV_DATA):
+        return Path(os.environ[ENV_DATA]).expanduser()
+    return Path(pooch.os_cache("mlsandbox"))
+
+
+def base_urls(url: str | None, env_var: str, defaults: tuple[str, ...]) -> list[str]:
+    """Base URLs to try: ``url`` if given, else ``$env_var`` if set, else ``defaults``.
+
+    Each ends with ``/`` so a file name can be appended.
+    """
+    chosen = [url] if url else [os.environ[env_var]] if os.environ.get(env_var) else list(defaults)
+    return [u if u.endswith("/") else u + "/" for u in chosen]
+
+
+@contextmanager
+def staging_dir(parent: Path) -> Iterator[Path]:
+    """A fresh hidden directory inside ``parent`` (created if needed), removed on exit.
+
+    Being on the same filesystem as ``parent``, its contents can be ``os.replace``-d into
+    place atomically.  If ``parent`` did not exist and is still empty on exit, it is
+    removed too, so a failed download leaves the data directory as it was.
+    """
+    created = not parent.exists()
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=".partial-", dir=parent))
+    except OSError as e:
+        raise DownloadError(
+            f"cannot write to the data directory {parent} ({e}); pass a writable data_dir "
+            f"(CLI --data-dir) or set {ENV_DATA}"
+        ) from e
+    try:
+        yield tmp
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if created and not any(parent.iterdir()):
+            parent.rmdir()
+
+
+def download(url: str, dest: Path, sha256: str | None = None, progress: bool = True) -> None:
+    """Download ``url`` to ``dest`` with pooch, checking ``sha256`` when it is known.
+
+    ``dest`` should lie in a :func:`staging_dir`.  Raises :class:`ChecksumError` (the
+    server sent other bytes; pooch has deleted them) or :class:`DownloadError`.
+    """
+    import requests  # pooch's HTTP backend; imported lazily like pooch does
+
+    downloader = None
+    if urlparse(url).scheme in ("http", "https"):
+        downloader = pooch.HTTPDownloader(progressbar=progress, timeout=_TIMEOUT_S)
+    try:
+        pooch.retrieve(
+            url,
+            known_hash=f"sha256:{sha256}" if sha256 else None,
+            fname=dest.name,
+            path=dest.parent,
+            downloader=downloader,
+            progressbar=progress,
+        )
+    except ValueError as e:
+        got = re.search(r"got ([0-9a-f]{64})", str(e))
+        if sha256 and got:
+            raise ChecksumError(
+                f"{url}: the downloaded file is corrupt or not the published one: sha256 "
+                f"{got.group(1)}, expected {sha256}; nothing was saved"
+            ) from e
+        raise DownloadError(f"{url}: {e}") from e
+    except requests.HTTPError as e:
+        r = e.response
+        status = f"HTTP {r.status_code} {r.reason}" if r is not None else str(e)
+        raise DownloadError(f"{url}: download failed: {status}") from e
+    except (requests.RequestException, OSError) as e:
+        raise DownloadError(f"{url}: download failed: {e}") from e
+
+
+# ---------------------------------------------------------------------------- zip files
+
+def safe_extract_zip(archive: Path, target: Path, max_bytes: int = 4 << 30) -> None:
+    """Extract ``archive`` into the directory ``target``, refusing anything unsafe.
+
+    Every member is checked before anything is written: absolute paths, drive letters,
+    ``..`` components, symbolic links and special files raise
+    :class:`UnsafeArchiveError`; more than ``max_bytes`` uncompressed (a zip bomb) or a
+    corrupt archive raise :class:`DataFormatError`.  Extract into a staging directory so
+    a failure never leaves a half-written dataset in place.
+    """
+    target = Path(target)
+    try:
+        with zipfile.ZipFile(archive) as zf:
+            members = [(info, _member_path(info, archive)) for info in zf.infolist()]
+            total = sum(info.file_size for info, _ in members)
+            if total > max_bytes:
+                raise DataFormatError(
+                    f"{archive}: would extract {total:,} bytes, more than the limit of {max_bytes:,}"
+                )
+            root = target.resolve()
+            for info, rel in members:
+                dest = target.joinpath(*rel.parts)
+                if os.path.commonpath([root, dest.resolve()]) != str(root):  # belt and braces
+                    raise UnsafeArchiveError(f"{archive}: member {info.filename!r} escapes {target}")
+                if info.is_dir():
+                    dest.mkdir(parents=True, exist_ok=True)
+                    continue
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                with zf.open(info) as src, open(dest, "xb") as out:
+                    shutil.copyfileobj(src, out, 1 << 20)
+    except (zipfile.BadZipFile, EOFError) as e:
+        raise DataFormatError(f"{archive}: corrupt zip archive ({e})") from e
+    except FileExistsError as e:
+        raise DataFormatError(f"{archive}: member written twice: {e.filename}") from e
+
+
+def _member_path(info: zipfile.ZipInfo, archive: Path) -> PurePosixPath:
+    """The member's relative path, or :class:`UnsafeArchiveError` if it could escape."""
+    name = info.filename.replace("\\", "/")
+    why = None
+    if name.startswith("/") or re.match(r"^[A-Za-z]:", name):
+        why = "is an absolute path"
+    elif ".." in name.split("/"):
+        why = "contains '..'"
+    else:
+        mode = info.external_attr >> 16
+        if stat.S_ISLNK(mode):
+            why = "is a symbolic link"
+        elif stat.S_IFMT(mode) not in (0, stat.S_IFREG, stat.S_IFDIR):
+            why = "is not a regular file or directory"
+    rel = PurePosixPath(*[p for p in name.split("/") if p not in ("", ".")])
+    if why is None and not rel.parts:
+        why = "has an empty name"
+    if why:
+        raise UnsafeArchiveError(
+            f"{archive}: refusing to extract member {info.filename!r}: it {why}; expected "
+            "relative paths of plain files inside the target directory"
+        )
+    return rel
