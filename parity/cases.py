@@ -1,0 +1,51 @@
+"""The parity table: network x backend x dtype (x batch size), with readable ids.
+
+``test_grads[mlp-torch-float64-n7]`` is network ``mlp``, backend ``torch``, float64, a
+batch of 7; ``pytest parity -k "mlp and torch"`` selects by those words.  A network not yet
+written in a backend shows as a skip naming what is missing.
+
+To add a network: one entry in :data:`NETWORK_CASES` (its config for the parity runs and
+the batch sizes to test: 1, an odd size, and the real data's batch shape).
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+import models
+
+DTYPES = ("float64", "float32")
+PEERS = tuple(b for b in models.BACKENDS if b != "numpy")
+
+#: network -> config used by the parity suite and batch sizes to check
+NETWORK_CASES = {
+    "mlp": {"config": {"n_in": 784}, "sizes": (1, 7, 256)},
+}
+
+
+def _marks(network, backend):
+    marks = [getattr(pytest.mark, backend)]
+    if backend not in models.available(network):
+        marks.append(pytest.mark.skip(reason=f"{network} has no {backend} implementation yet"))
+    return marks
+
+
+def network_backend_dtype(backends=PEERS, networks=None):
+    """``pytest.param(network, backend, dtype)`` for every cell of the table."""
+    out = []
+    for net, backend, dtype in itertools.product(networks or NETWORK_CASES, backends, DTYPES):
+        out.append(pytest.param(net, backend, dtype, id=f"{net}-{backend}-{dtype}",
+                                marks=_marks(net, backend)))
+    return out
+
+
+def network_backend_dtype_size(backends=PEERS):
+    """As :func:`network_backend_dtype`, times each network's batch sizes."""
+    out = []
+    for net, case in NETWORK_CASES.items():
+        for backend, dtype, n in itertools.product(backends, DTYPES, case["sizes"]):
+            out.append(pytest.param(net, backend, dtype, n, id=f"{net}-{backend}-{dtype}-n{n}",
+                                    marks=_marks(net, backend)))
+    return out
