@@ -18,6 +18,7 @@ file, what was found and what was expected.
 from __future__ import annotations
 
 import gzip
+import math
 import os
 import struct
 import zlib
@@ -143,7 +144,7 @@ def _read_header(f: BinaryIO, path: Path) -> IdxHeader:
         )
     shape = struct.unpack(f">{ndim}I", dims_raw)
     dtype = IDX_DTYPES[code].newbyteorder("=")
-    return IdxHeader(dtype, shape, int(np.prod(shape, dtype=np.uint64)) * dtype.itemsize)
+    return IdxHeader(dtype, shape, math.prod(shape) * dtype.itemsize)  # Python ints: no overflow
 
 
 def _code_of(dtype: np.dtype) -> int:
