@@ -56,7 +56,7 @@ def http_server(monkeypatch):
     def start(directory: str | os.PathLike) -> str:
         handler = functools.partial(_QuietHandler, directory=str(directory))
         server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
         thread.start()
         running.append((server, thread))
         return f"http://127.0.0.1:{server.server_address[1]}/"

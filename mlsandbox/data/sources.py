@@ -75,10 +75,10 @@ def staging_dir(parent: Path) -> Iterator[Path]:
     """A fresh hidden directory inside ``parent`` (created if needed), removed on exit.
 
     Being on the same filesystem as ``parent``, its contents can be ``os.replace``-d into
-    place atomically.  If ``parent`` did not exist and is still empty on exit, it is
-    removed too, so a failed download leaves the data directory as it was.
+    place atomically.  Directories it had to create are removed again on exit while
+    they are empty, so a failed download leaves the file system as it was.
     """
-    created = not parent.exists()
+    created = [p for p in (parent, *parent.parents) if not p.exists()]  # leaf first
     try:
         parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=".partial-", dir=parent))
@@ -91,8 +91,10 @@ def staging_dir(parent: Path) -> Iterator[Path]:
         yield tmp
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-        if created and not any(parent.iterdir()):
-            parent.rmdir()
+        for p in created:  # undo the directories we made, while they are empty
+            if any(p.iterdir()):
+                break
+            p.rmdir()
 
 
 def download(url: str, dest: Path, sha256: str | None = None, progress: bool = True) -> None:
