@@ -1,0 +1,5 @@
+import sys
+
+from mlsandbox.cli import main
+
+sys.exit(main())

@@ -1,0 +1,59 @@
+"""``mlsandbox``: the command line.
+
+    mlsandbox study mlp                  # train the MLP in all four frameworks, write a report
+    mlsandbox study mlp --data mnist --data-dir ../shared/data
+    mlsandbox study --list
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from mlsandbox import studies
+
+    parser = argparse.ArgumentParser(
+        prog="mlsandbox",
+        description="One network, four frameworks: train side by side and report.")
+    sub = parser.add_subparsers(dest="command", metavar="command")
+    study = sub.add_parser("study", help="train a network in every framework and write a report")
+    study.add_argument("--list", action="store_true", help="list the studies and exit")
+    names = study.add_subparsers(dest="study", metavar="study")
+    for name, module in studies.discover().items():
+        p = names.add_parser(name, help=getattr(module, "HELP", ""),
+                             description=(module.__doc__ or "").strip())
+        p.add_argument("--out", default=f"reports/{name}",
+                       help="report directory (default: reports/<study>)")
+        studies.add_config_arguments(p, module.Config)
+    return parser
+
+
+def main(argv=None) -> int:
+    from mlsandbox import studies
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command != "study":
+        parser.print_help()
+        return 2
+    found = studies.discover()
+    if args.list or not args.study:
+        for name, module in found.items():
+            print(f"{name:12s} {getattr(module, 'HELP', '')}")
+        return 0 if args.list else 2
+    module = found[args.study]
+    try:
+        config = studies.config_from_args(module.Config, args)
+        out = module.run(config, Path(args.out))
+    except (ValueError, KeyError, FileNotFoundError, NotImplementedError) as exc:
+        print(f"mlsandbox study {args.study}: error: {exc}", file=sys.stderr)
+        return 1
+    print(f"report written to {out}/report.md")
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

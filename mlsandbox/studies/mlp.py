@@ -1,0 +1,90 @@
+"""The 784-10-10 MLP trained by full-batch gradient descent in every framework.
+
+The classic setup: ReLU hidden layer of 10, softmax output, weights and biases uniform in
+[-0.5, 0.5], learning rate 0.1, 500 iterations over the whole training set.  The four
+frameworks start from the same parameters and see the same data; the report shows how
+far each one's loss curve and final parameters are from the NumPy reference.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import platform
+from pathlib import Path
+
+import numpy as np
+
+import models
+from mlsandbox.data import as_features
+from mlsandbox.report import Report
+from mlsandbox.studies import common
+
+HELP = "MLP 784-10-10 by full-batch gradient descent in all four frameworks"
+
+
+@dataclasses.dataclass
+class Config:
+    data: str = dataclasses.field(default="auto", metadata={
+        "help": "auto (MNIST if found, else the embedded digits), mnist, fashion or digits"})
+    data_dir: str = dataclasses.field(default="", metadata={
+        "help": "data directory (else $MLSANDBOX_DATA, else the user cache)"})
+    backends: str = dataclasses.field(default="all", metadata={
+        "help": "comma list of numpy,jax,torch,keras or 'all'"})
+    dtype: str = dataclasses.field(default="float32", metadata={"help": "float32 or float64"})
+    steps: int = dataclasses.field(default=500, metadata={"help": "gradient-descent steps"})
+    lr: float = dataclasses.field(default=0.1, metadata={"help": "learning rate"})
+    hidden: int = dataclasses.field(default=10, metadata={"help": "hidden units"})
+    seed: int = dataclasses.field(default=0, metadata={"help": "seed of the initial parameters"})
+    chunk: int = dataclasses.field(default=50, metadata={
+        "help": "steps per call to train() (the progress bar moves once per chunk)"})
+    progress: bool = dataclasses.field(default=True, metadata={"help": "show a progress bar"})
+
+
+def run(config: Config, out_dir) -> Path:
+    ds, data_name = common.load_classification_data(config.data, config.data_dir or None)
+    x_train = as_features(ds.x_train, config.dtype, ds.scale)
+    x_test = as_features(ds.x_test, config.dtype, ds.scale)
+    net_config = {"n_in": x_train.shape[1], "n_hidden": config.hidden,
+                  "n_out": len(ds.classes)}
+    backends = common.parse_backends(config.backends, "mlp")
+    spec = models.spec("mlp", **net_config)
+    params = spec.init(seed=config.seed, dtype=config.dtype)
+    batch = {"x": x_train, "y": ds.y_train.astype(np.int64)}
+
+    runs = common.train_side_by_side(
+        "mlp", net_config, params, batch, steps=config.steps, chunk=config.chunk,
+        optimizer="sgd", hyper={"lr": config.lr}, backends=backends,
+        progress=config.progress)
+    dev = common.deviation(runs)
+
+    rows, metrics = [], {}
+    for b, r in runs.items():
+        net = models.get("mlp", b, **net_config)
+        train_acc = common.accuracy(net, r.params, x_train, ds.y_train)
+        test_acc = common.accuracy(net, r.params, x_test, ds.y_test) if len(x_test) else float("nan")
+        rows.append([b, float(r.losses[-1]), train_acc, test_acc, r.ms_per_step,
+                     dev[b]["loss"], dev[b]["params"]])
+        metrics[b] = {"final_loss": float(r.losses[-1]), "train_accuracy": train_acc,
+                      "test_accuracy": test_acc, "ms_per_step": r.ms_per_step,
+                      "max_loss_deviation": dev[b]["loss"],
+                      "final_params_deviation": dev[b]["params"],
+                      "losses": r.losses.tolist()}
+
+    title = f"MLP {spec.n_in}-{spec.n_hidden}-{spec.n_out}, full-batch GD on {data_name}"
+    with Report(out_dir, title) as report:
+        report.text(
+            f"{len(x_train)} training and {len(x_test)} test examples, {config.dtype}, "
+            f"lr {config.lr}, {config.steps} steps, init uniform in [-0.5, 0.5] (seed "
+            f"{config.seed}), identical for every framework. Deviations are "
+            f"max|x − x_numpy| / max(1, max|x_numpy|): the loss over all steps, and the "
+            f"final parameters. ms/step is the median over chunks of {config.chunk} steps "
+            f"after the first (which compiles). Machine: {platform.machine()}, "
+            f"{platform.processor() or platform.system()}.")
+        report.table(["framework", "final loss", "train acc", "test acc", "ms/step",
+                      "max loss dev", "final params dev"], rows)
+        report.figure("loss_curves.png", common.plot_loss_curves(runs, title),
+                      "loss curves of every framework, overlaid")
+        report.metrics({"study": "mlp", "data": data_name, "config": dataclasses.asdict(config),
+                        "network": net_config, "versions": common.versions(backends),
+                        "runs": metrics})
+    return Path(out_dir)
