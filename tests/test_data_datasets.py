@@ -13,17 +13,24 @@ import pooch
 import pytest
 
 import mlsandbox.data as data
-from mlsandbox.data import ChecksumError, DataFormatError, DataNotFoundError, Dataset
-from mlsandbox.data import integrity, sources
+from mlsandbox.data import (
+    ChecksumError,
+    DataFormatError,
+    DataNotFoundError,
+    Dataset,
+    integrity,
+    sources,
+)
 
 MNIST_TRAIN_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
 MNIST_TEST_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
-MNIST_SHA256 = {  # MANIFEST.md
-    "train-images-idx3-ubyte.gz": "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
-    "train-labels-idx1-ubyte.gz": "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c",
-    "t10k-images-idx3-ubyte.gz": "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
-    "t10k-labels-idx1-ubyte.gz": "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
-}
+MNIST_LISTING = """
+440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609  train-images-idx3-ubyte.gz
+3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c  train-labels-idx1-ubyte.gz
+8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6  t10k-images-idx3-ubyte.gz
+f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6  t10k-labels-idx1-ubyte.gz
+"""  # MANIFEST.md
+MNIST_SHA256 = {name: h for h, name in map(str.split, MNIST_LISTING.strip().splitlines())}
 
 
 def idx_md5(array: np.ndarray) -> str:
@@ -52,6 +59,7 @@ def copy_mnist(shared_data: Path, data_dir: Path) -> Path:
 
 
 # ----------------------------------------------------------------------------- MNIST
+
 
 def test_mnist_shapes_dtypes_and_source(mnist, shared_data):
     assert mnist.x_train.shape == (60000, 28, 28) and mnist.x_train.dtype == np.uint8
@@ -110,7 +118,11 @@ def test_missing_mnist_says_how_to_get_it(tmp_path):
     with pytest.raises(DataNotFoundError) as info:
         data.load_mnist(tmp_path)
     message = str(info.value)
-    assert str(tmp_path / "mnist") in message and "download=True" in message and "MLSANDBOX_DATA" in message
+    assert (
+        str(tmp_path / "mnist") in message
+        and "download=True" in message
+        and "MLSANDBOX_DATA" in message
+    )
     assert "train-images-idx3-ubyte.gz" in message
     assert not (tmp_path / "mnist").exists()  # nothing created without download=True
 
@@ -152,13 +164,16 @@ def test_unknown_kind():
 
 # --------------------------------------------------------------------- Fashion-MNIST
 
+
 def test_fashion_mnist_from_debian_package(fashion):
     assert fashion.x_train.shape == (60000, 28, 28) and fashion.x_train.dtype == np.uint8
     assert fashion.x_test.shape == (10000, 28, 28) and fashion.y_test.dtype == np.int64
     assert np.bincount(fashion.y_train).tolist() == [6000] * 10
     assert np.bincount(fashion.y_test).tolist() == [1000] * 10
     assert fashion.classes[0] == "T-shirt/top" and fashion.classes[9] == "Ankle boot"
-    assert fashion.source == str(sources.FASHION_MNIST_SYSTEM_DIR) and fashion.name == "fashion_mnist"
+    assert (
+        fashion.source == str(sources.FASHION_MNIST_SYSTEM_DIR) and fashion.name == "fashion_mnist"
+    )
     # the uncompressed label files equal upstream's (MANIFEST.md)
     assert idx_md5(fashion.y_train) == "9018921c3c673c538a1fc5bad174d6f9"
     assert idx_md5(fashion.y_test) == "15d484375f8d13e6eb1aabb0c3f46965"
@@ -190,11 +205,15 @@ def test_fashion_wrong_shape_is_named(tmp_path, monkeypatch):
         (tmp_path / name).write_bytes(bytes([0, 0, 8, 1]) + struct.pack(">I", 3) + b"\x01\x02\x03")
     with pytest.raises(DataFormatError) as info:
         data.load_fashion_mnist(tmp_path / "elsewhere")
-    assert re.search(r"train-images-idx3-ubyte.gz: found uint8 array of shape \(3,\), expected uint8 "
-                     r"of shape \(60000, 28, 28\)", str(info.value))
+    assert re.search(
+        r"train-images-idx3-ubyte.gz: found uint8 array of shape \(3,\), expected uint8 "
+        r"of shape \(60000, 28, 28\)",
+        str(info.value),
+    )
 
 
 # -------------------------------------------------------------------- scikit-learn sets
+
 
 def test_digits_split():
     digits = data.load_digits()

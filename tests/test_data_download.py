@@ -13,15 +13,25 @@ import numpy as np
 import pytest
 
 import mlsandbox.data as data
-from mlsandbox.data import ChecksumError, DataFormatError, DownloadError, UnsafeArchiveError
-from mlsandbox.data import datasets, sources
+from mlsandbox.data import (
+    ChecksumError,
+    DataFormatError,
+    DownloadError,
+    UnsafeArchiveError,
+    datasets,
+    sources,
+)
 
 FILES = list(datasets.IDX_FILES.values())
 
 
 def listing(folder: Path) -> list[str]:
     """Everything under ``folder`` (hidden staging directories included), or [] if absent."""
-    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*")) if folder.exists() else []
+    return (
+        sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*"))
+        if folder.exists()
+        else []
+    )
 
 
 def served_copy(shared_data: Path, tmp_path: Path, names=FILES) -> Path:
@@ -34,6 +44,7 @@ def served_copy(shared_data: Path, tmp_path: Path, names=FILES) -> Path:
 
 # ------------------------------------------------------------------------------ MNIST
 
+
 def test_download_mnist_then_load(http_server, shared_data, tmp_path, monkeypatch):
     url = http_server(shared_data / "mnist")
     monkeypatch.setenv("MLSANDBOX_MNIST_URL", url)  # the env var path
@@ -43,7 +54,18 @@ def test_download_mnist_then_load(http_server, shared_data, tmp_path, monkeypatc
     for name in FILES:
         assert (target / "mnist" / name).read_bytes() == (shared_data / "mnist" / name).read_bytes()
     assert ds.source == str(target / "mnist") and ds.x_train.shape == (60000, 28, 28)
-    assert np.bincount(ds.y_test).tolist() == [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
+    assert np.bincount(ds.y_test).tolist() == [
+        980,
+        1135,
+        1032,
+        1010,
+        982,
+        892,
+        958,
+        1028,
+        974,
+        1009,
+    ]
 
 
 def test_download_fetches_only_missing_files(http_server, shared_data, tmp_path):
@@ -61,7 +83,11 @@ def test_corrupt_download_leaves_nothing(http_server, shared_data, tmp_path, dam
     served = served_copy(shared_data, tmp_path)
     bad = served / "t10k-images-idx3-ubyte.gz"
     raw = bytearray(bad.read_bytes())
-    raw = raw[: len(raw) // 2] if damage == "truncate" else raw[:500] + bytes([raw[500] ^ 1]) + raw[501:]
+    raw = (
+        raw[: len(raw) // 2]
+        if damage == "truncate"
+        else raw[:500] + bytes([raw[500] ^ 1]) + raw[501:]
+    )
     bad.write_bytes(bytes(raw))
     url = http_server(served)
     target = tmp_path / "data"
@@ -79,7 +105,9 @@ def test_http_404_is_a_clear_error(http_server, tmp_path):
     url = http_server(tmp_path / "empty")
     target = tmp_path / "data"
     (target / "mnist").mkdir(parents=True)  # an existing folder is kept, and stays empty
-    with pytest.raises(DownloadError, match=rf"{url}train-images-idx3-ubyte.gz: download failed: HTTP 404"):
+    with pytest.raises(
+        DownloadError, match=rf"{url}train-images-idx3-ubyte.gz: download failed: HTTP 404"
+    ):
         data.load_mnist(target, download=True, url=url, progress=False)
     assert listing(target) == ["mnist"]
 
@@ -109,7 +137,9 @@ def test_mirrors_are_tried_in_turn(http_server, shared_data, tmp_path, monkeypat
 def test_url_argument_beats_env(monkeypatch):
     monkeypatch.setenv("MLSANDBOX_MNIST_URL", "http://127.0.0.1:9/env")
     assert sources.base_urls("http://a/b", "MLSANDBOX_MNIST_URL", ("http://c/",)) == ["http://a/b/"]
-    assert sources.base_urls(None, "MLSANDBOX_MNIST_URL", ("http://c/",)) == ["http://127.0.0.1:9/env/"]
+    assert sources.base_urls(None, "MLSANDBOX_MNIST_URL", ("http://c/",)) == [
+        "http://127.0.0.1:9/env/"
+    ]
     monkeypatch.delenv("MLSANDBOX_MNIST_URL")
     assert sources.base_urls(None, "MLSANDBOX_MNIST_URL", ("http://c/",)) == ["http://c/"]
 
@@ -123,11 +153,12 @@ def test_unwritable_data_dir(tmp_path):
 
 # ------------------------------------------------------------------------ safe unzip
 
-def make_zip(path: Path, members: dict[str, bytes], symlinks: dict[str, str] = {}) -> Path:
+
+def make_zip(path: Path, members: dict[str, bytes], symlinks: dict[str, str] | None = None) -> Path:
     with zipfile.ZipFile(path, "w") as zf:
         for name, content in members.items():
             zf.writestr(name, content)
-        for name, link_target in symlinks.items():
+        for name, link_target in (symlinks or {}).items():
             info = zipfile.ZipInfo(name)
             info.create_system = 3  # Unix, so external_attr carries the file mode
             info.external_attr = (stat.S_IFLNK | 0o777) << 16
@@ -136,11 +167,20 @@ def make_zip(path: Path, members: dict[str, bytes], symlinks: dict[str, str] = {
 
 
 def test_safe_extract_keeps_layout(tmp_path):
-    archive = make_zip(tmp_path / "ok.zip", {"train/a/1.txt": b"one", "./test/b/2.txt": b"two", "train/": b""})
+    archive = make_zip(
+        tmp_path / "ok.zip", {"train/a/1.txt": b"one", "./test/b/2.txt": b"two", "train/": b""}
+    )
     target = tmp_path / "out"
     target.mkdir()
     sources.safe_extract_zip(archive, target)
-    assert listing(target) == ["test", "test/b", "test/b/2.txt", "train", "train/a", "train/a/1.txt"]
+    assert listing(target) == [
+        "test",
+        "test/b",
+        "test/b/2.txt",
+        "train",
+        "train/a",
+        "train/a/1.txt",
+    ]
     assert (target / "test/b/2.txt").read_bytes() == b"two"
 
 
@@ -160,13 +200,19 @@ def test_malicious_member_paths_are_refused(tmp_path, member, why):
     target.mkdir(parents=True)
     with pytest.raises(UnsafeArchiveError) as info:
         sources.safe_extract_zip(archive, target)
-    assert repr(member) in str(info.value) and why in str(info.value) and str(archive) in str(info.value)
+    assert (
+        repr(member) in str(info.value)
+        and why in str(info.value)
+        and str(archive) in str(info.value)
+    )
     assert listing(tmp_path / "box") == ["out"]  # checked before anything was written
     assert not Path("/tmp/evil.txt").exists()
 
 
 def test_symlink_member_is_refused(tmp_path):
-    archive = make_zip(tmp_path / "link.zip", {"a.txt": b"ok"}, symlinks={"train/link": "/etc/passwd"})
+    archive = make_zip(
+        tmp_path / "link.zip", {"a.txt": b"ok"}, symlinks={"train/link": "/etc/passwd"}
+    )
     (tmp_path / "out").mkdir()
     with pytest.raises(UnsafeArchiveError, match="'train/link'.*symbolic link"):
         sources.safe_extract_zip(archive, tmp_path / "out")

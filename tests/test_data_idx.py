@@ -24,10 +24,19 @@ def write(path, data: bytes, gz: bool = False):
 
 # ------------------------------------------------------------------------- real files
 
+
 def test_real_mnist_headers(shared_data):
     mnist = shared_data / "mnist"
-    assert read_idx_header(mnist / "train-images-idx3-ubyte.gz") == (np.dtype("u1"), (60000, 28, 28), 47_040_000)
-    assert read_idx_header(mnist / "t10k-labels-idx1-ubyte.gz") == (np.dtype("u1"), (10000,), 10_000)
+    assert read_idx_header(mnist / "train-images-idx3-ubyte.gz") == (
+        np.dtype("u1"),
+        (60000, 28, 28),
+        47_040_000,
+    )
+    assert read_idx_header(mnist / "t10k-labels-idx1-ubyte.gz") == (
+        np.dtype("u1"),
+        (10000,),
+        10_000,
+    )
 
 
 def test_real_mnist_test_images_match_published_uncompressed_md5(shared_data):
@@ -46,6 +55,7 @@ def test_raw_and_gzip_read_the_same(tmp_path, shared_data):
 
 # ------------------------------------------------------------------- every dtype code
 
+
 @pytest.mark.parametrize(
     "code, dtype",
     [(0x08, "u1"), (0x09, "i1"), (0x0B, "i2"), (0x0C, "i4"), (0x0D, "f4"), (0x0E, "f8")],
@@ -63,6 +73,7 @@ def test_every_dtype_code_big_endian(tmp_path, code, dtype, gz):
 
 # ------------------------------------------------------------------------- bad files
 
+
 def error_for(path) -> str:
     with pytest.raises(DataFormatError) as info:
         read_idx(path)
@@ -79,14 +90,21 @@ def test_wrong_magic(tmp_path):
 def test_bad_dtype_code(tmp_path):
     path = write(tmp_path / "bad_code.idx", idx_bytes(0x0A, (3,), b"abc"))
     message = error_for(path)
-    assert "unknown IDX dtype code 0x0A" in message and "0x08 uint8" in message and "0x0E float64" in message
+    assert (
+        "unknown IDX dtype code 0x0A" in message
+        and "0x08 uint8" in message
+        and "0x0E float64" in message
+    )
 
 
 @pytest.mark.parametrize("gz", [False, True])
 def test_truncated_payload(tmp_path, gz):
     path = write(tmp_path / "short.idx", idx_bytes(0x08, (10, 28, 28), bytes(7000)), gz)
     message = error_for(path)
-    assert "truncated IDX payload: found 7,000 bytes, expected 7,840 (10 x 28 x 28 values of uint8)" in message
+    assert (
+        "truncated IDX payload: found 7,000 bytes, expected 7,840 (10 x 28 x 28 values of uint8)"
+        in message
+    )
 
 
 @pytest.mark.parametrize("gz", [False, True])
@@ -116,7 +134,9 @@ def test_bad_gzip_stream(tmp_path):
     assert "corrupt gzip data (EOFError" in error_for(cut)
     crc = bytearray(good)
     crc[-8] ^= 0xFF  # CRC32 field of the trailer
-    assert "corrupt gzip data (BadGzipFile: CRC check failed" in error_for(write(tmp_path / "crc.gz", bytes(crc)))
+    assert "corrupt gzip data (BadGzipFile: CRC check failed" in error_for(
+        write(tmp_path / "crc.gz", bytes(crc))
+    )
 
 
 def test_truncated_real_gzip(tmp_path, shared_data):

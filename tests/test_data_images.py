@@ -12,7 +12,13 @@ import pytest
 from PIL import Image
 
 import mlsandbox.data as data
-from mlsandbox.data import ChecksumError, DataFormatError, DataNotFoundError, DownloadError, UnsafeArchiveError
+from mlsandbox.data import (
+    ChecksumError,
+    DataFormatError,
+    DataNotFoundError,
+    DownloadError,
+    UnsafeArchiveError,
+)
 
 CLASSES = ["pizza", "steak", "sushi"]
 
@@ -28,7 +34,11 @@ def train(pss) -> data.ImageFolderData:
 
 
 def everything_under(folder: Path) -> list[str]:
-    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*")) if folder.exists() else []
+    return (
+        sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*"))
+        if folder.exists()
+        else []
+    )
 
 
 def zip_of(folder: Path, archive: Path, rel_paths, prefix: str = "") -> Path:
@@ -49,6 +59,7 @@ def small_class_folder(pss: Path, root: Path) -> Path:
 
 # ---------------------------------------------------------------------- image folders
 
+
 def test_image_folder_train_split(train, pss):
     assert train.images.shape == (225, 64, 64, 3) and train.images.dtype == np.uint8
     assert train.labels.dtype == np.int64 and np.bincount(train.labels).tolist() == [78, 75, 72]
@@ -68,7 +79,11 @@ def test_pixels_are_pillow_bilinear_rgb(train):
 
 def test_image_folder_test_split_other_size(pss):
     test = data.load_image_folder(pss, size=24, split="test", progress=False)
-    assert test.images.shape == (75, 24, 24, 3) and np.bincount(test.labels).tolist() == [25, 19, 31]
+    assert test.images.shape == (75, 24, 24, 3) and np.bincount(test.labels).tolist() == [
+        25,
+        19,
+        31,
+    ]
 
 
 def test_corrupt_and_non_image_files_are_named(pss, tmp_path):
@@ -102,6 +117,7 @@ def test_bad_layout_errors(pss, tmp_path):
 
 # ------------------------------------------------------------------ pizza_steak_sushi
 
+
 def test_load_pizza_steak_sushi_local(shared_data):
     ds = data.load_pizza_steak_sushi(shared_data, size=32, progress=False)
     assert ds.x_train.shape == (225, 32, 32, 3) and ds.x_test.shape == (75, 32, 32, 3)
@@ -125,6 +141,7 @@ def test_tampered_local_image_fails_its_checksum(pss, tmp_path):
 
 # --------------------------------------------------------------------- zip download
 
+
 @pytest.fixture(scope="module")
 def full_zip(pss, tmp_path_factory) -> Path:
     """The whole dataset zipped like the course's zip (train/ and test/ at the top)."""
@@ -146,9 +163,16 @@ def test_zip_download_extracts_verifies_and_loads(http_server, full_zip, tmp_pat
 def test_zip_with_a_top_folder_is_accepted(http_server, pss, tmp_path):
     served = tmp_path / "served"
     served.mkdir()
-    zip_of(pss, served / "wrapped.zip", sorted(data.images.pizza_steak_sushi_sha256()), "pizza_steak_sushi/")
+    zip_of(
+        pss,
+        served / "wrapped.zip",
+        sorted(data.images.pizza_steak_sushi_sha256()),
+        "pizza_steak_sushi/",
+    )
     url = http_server(served) + "wrapped.zip"
-    ds = data.load_pizza_steak_sushi(tmp_path / "data", size=8, download=True, url=url, progress=False)
+    ds = data.load_pizza_steak_sushi(
+        tmp_path / "data", size=8, download=True, url=url, progress=False
+    )
     assert ds.x_test.shape == (75, 8, 8, 3)
     assert sorted(p.name for p in (tmp_path / "data").iterdir()) == ["pizza_steak_sushi"]
 
@@ -156,7 +180,9 @@ def test_zip_with_a_top_folder_is_accepted(http_server, pss, tmp_path):
 def test_incomplete_or_altered_zip_leaves_nothing(http_server, pss, tmp_path):
     served = tmp_path / "served"
     (served / "train" / "pizza").mkdir(parents=True)
-    rel = [r for r in sorted(data.images.pizza_steak_sushi_sha256()) if r.startswith("train/pizza/")][:3]
+    rel = [
+        r for r in sorted(data.images.pizza_steak_sushi_sha256()) if r.startswith("train/pizza/")
+    ][:3]
     for r in rel:  # a few real JPEGs ...
         shutil.copyfile(pss / r, served / r)
     (served / rel[0]).write_bytes((pss / rel[0]).read_bytes()[:-1])  # ... one of them altered
@@ -164,7 +190,9 @@ def test_incomplete_or_altered_zip_leaves_nothing(http_server, pss, tmp_path):
     zip_of(served, served / "few.zip", rel + ["train/pizza/odd.jpg"])
     target = tmp_path / "data"
     with pytest.raises(ChecksumError) as info:
-        data.load_pizza_steak_sushi(target, download=True, url=http_server(served) + "few.zip", progress=False)
+        data.load_pizza_steak_sushi(
+            target, download=True, url=http_server(served) + "few.zip", progress=False
+        )
     message = str(info.value)
     assert "297 missing" in message and f"1 with wrong sha256: {rel[0]}" in message
     assert "1 unexpected: train/pizza/odd.jpg" in message and "nothing was saved" in message
@@ -179,7 +207,9 @@ def test_malicious_zip_download_is_refused(http_server, pss, tmp_path):
         zf.writestr("../../escaped.jpg", b"gotcha")
     target = tmp_path / "deep" / "data"
     with pytest.raises(UnsafeArchiveError, match="'../../escaped.jpg'"):
-        data.load_pizza_steak_sushi(target, download=True, url=http_server(served) + "evil.zip", progress=False)
+        data.load_pizza_steak_sushi(
+            target, download=True, url=http_server(served) + "evil.zip", progress=False
+        )
     assert everything_under(tmp_path / "deep") == [] and not list(tmp_path.rglob("escaped.jpg"))
 
 

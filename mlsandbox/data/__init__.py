@@ -7,7 +7,8 @@ Public API::
     load_digits() -> Dataset            # sklearn, 1437/360 stratified split, values 0..16
     load_breast_cancer() -> Dataset     # sklearn, (569, 30) float64 all in train, empty test
     load_pizza_steak_sushi(data_dir=None, size=64, download=False, url=None) -> Dataset
-    load_image_folder(root, size=64, split="train") -> ImageFolderData(images, labels, classes, paths)
+    load_image_folder(root, size=64, split="train")
+        -> ImageFolderData(images, labels, classes, paths)
     as_features(x, dtype="float32", scale=255.0) -> (n, features) array in [0, 1]
     read_idx(path) -> np.ndarray        # raw or .gz IDX file
 

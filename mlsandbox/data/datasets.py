@@ -69,8 +69,10 @@ class Dataset:
         )
 
 
-def as_features(x: np.ndarray, dtype: str | np.dtype = "float32", scale: float = 255.0) -> np.ndarray:
-    """Flatten samples ``(n, *shape)`` to ``(n, prod(shape))`` of float ``dtype``, divided by ``scale``.
+def as_features(
+    x: np.ndarray, dtype: str | np.dtype = "float32", scale: float = 255.0
+) -> np.ndarray:
+    """Flatten ``(n, *shape)`` samples to ``(n, prod(shape))`` of float ``dtype``, over ``scale``.
 
     With the dataset's ``scale`` (see :class:`Dataset`) the result lies in [0, 1]:
     e.g. MNIST ``(60000, 28, 28)`` uint8 -> ``(60000, 784)`` float32 in [0, 1].
@@ -96,7 +98,12 @@ IDX_FILES = {
     "x_test": "t10k-images-idx3-ubyte.gz",
     "y_test": "t10k-labels-idx1-ubyte.gz",
 }
-_IDX_SHAPES = {"x_train": (60000, 28, 28), "y_train": (60000,), "x_test": (10000, 28, 28), "y_test": (10000,)}
+_IDX_SHAPES = {
+    "x_train": (60000, 28, 28),
+    "y_train": (60000,),
+    "x_test": (10000, 28, 28),
+    "y_test": (10000,),
+}
 
 MNIST_CLASSES = [str(d) for d in range(10)]
 FASHION_MNIST_CLASSES = [
@@ -140,7 +147,9 @@ def load_mnist(
             f"directory holding mnist/, or fetch the files from {MNIST_MIRRORS[0]}"
         )
     if missing:
-        _download_idx_files(folder, missing, hashes, base_urls(url, ENV_MNIST_URL, MNIST_MIRRORS), progress)
+        _download_idx_files(
+            folder, missing, hashes, base_urls(url, ENV_MNIST_URL, MNIST_MIRRORS), progress
+        )
     for name in IDX_FILES.values():
         verify_file(
             folder / name,
@@ -151,7 +160,9 @@ def load_mnist(
     return Dataset(name="mnist", source=str(folder), classes=MNIST_CLASSES, **_read_idx_set(folder))
 
 
-def load_fashion_mnist(data_dir: str | os.PathLike | None = None, *, _asked_download: bool = False) -> Dataset:
+def load_fashion_mnist(
+    data_dir: str | os.PathLike | None = None, *, _asked_download: bool = False
+) -> Dataset:
     """Fashion-MNIST (Zalando), shapes and dtypes as :func:`load_mnist`, 10 clothing classes.
 
     Looks for the four IDX .gz files in ``data_dir`` itself, then in
@@ -166,7 +177,9 @@ def load_fashion_mnist(data_dir: str | os.PathLike | None = None, *, _asked_down
     for folder in candidates:
         if all((folder / name).is_file() for name in IDX_FILES.values()):
             data = _read_idx_set(folder)
-            return Dataset(name="fashion_mnist", source=str(folder), classes=FASHION_MNIST_CLASSES, **data)
+            return Dataset(
+                name="fashion_mnist", source=str(folder), classes=FASHION_MNIST_CLASSES, **data
+            )
     note = " (download=True is not supported for Fashion-MNIST)" if _asked_download else ""
     raise DataNotFoundError(
         f"Fashion-MNIST not found{note}: looked for {', '.join(IDX_FILES.values())} in "
@@ -185,7 +198,8 @@ def _read_idx_set(folder: Path) -> dict[str, np.ndarray]:
         want = _IDX_SHAPES[key]
         if array.dtype != np.uint8 or array.shape != want:
             raise DataFormatError(
-                f"{path}: found {array.dtype} array of shape {array.shape}, expected uint8 of shape {want}"
+                f"{path}: found {array.dtype} array of shape {array.shape}, "
+                f"expected uint8 of shape {want}"
             )
         if key.startswith("y"):
             if array.max() > 9:
@@ -216,6 +230,7 @@ def _download_idx_files(
 
 
 # ------------------------------------------------------------- shipped with scikit-learn
+
 
 def load_digits() -> Dataset:
     """scikit-learn's 8x8 digits (UCI), embedded in sklearn: no download, no files.

@@ -22,9 +22,10 @@ import math
 import os
 import struct
 import zlib
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import BinaryIO, Iterator, NamedTuple
+from typing import BinaryIO, NamedTuple
 
 import numpy as np
 
@@ -105,7 +106,7 @@ def read_idx_header(path: str | os.PathLike) -> IdxHeader:
 def _open(path: Path) -> Iterator[BinaryIO]:
     """Open ``path`` for reading, through gzip when it starts with the gzip magic bytes."""
     try:
-        raw = open(path, "rb")
+        raw = open(path, "rb")  # noqa: SIM115 - closed by the `with raw:` below
     except FileNotFoundError:
         raise DataNotFoundError(f"{path}: no such file") from None
     with raw:
@@ -133,7 +134,9 @@ def _read_header(f: BinaryIO, path: Path) -> IdxHeader:
     code, ndim = magic[2], magic[3]
     if code not in IDX_DTYPES:
         known = ", ".join(f"0x{c:02X} {d.name}" for c, d in IDX_DTYPES.items())
-        raise DataFormatError(f"{path}: unknown IDX dtype code 0x{code:02X}, expected one of {known}")
+        raise DataFormatError(
+            f"{path}: unknown IDX dtype code 0x{code:02X}, expected one of {known}"
+        )
     if ndim == 0:
         raise DataFormatError(f"{path}: IDX header declares 0 dimensions, expected at least 1")
     dims_raw = f.read(4 * ndim)

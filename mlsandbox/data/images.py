@@ -52,15 +52,23 @@ def load_image_folder(
         raise ValueError(f"size must be a positive int (pixels per side), got {size!r}")
     split_dir = Path(root) / split
     if not split_dir.is_dir():
-        have = sorted(p.name for p in Path(root).iterdir() if p.is_dir()) if Path(root).is_dir() else []
+        have = (
+            sorted(p.name for p in Path(root).iterdir() if p.is_dir())
+            if Path(root).is_dir()
+            else []
+        )
         raise DataNotFoundError(
             f"{split_dir}: no such directory; expected the layout <root>/<split>/<class>/<image>"
             + (f" (splits found: {', '.join(have)})" if have else "")
         )
-    classes = sorted(p.name for p in split_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
+    classes = sorted(
+        p.name for p in split_dir.iterdir() if p.is_dir() and not p.name.startswith(".")
+    )
     paths, labels = [], []
     for label, name in enumerate(classes):
-        files = sorted(p for p in (split_dir / name).iterdir() if p.is_file() and not p.name.startswith("."))
+        files = sorted(
+            p for p in (split_dir / name).iterdir() if p.is_file() and not p.name.startswith(".")
+        )
         paths += files
         labels += [label] * len(files)
     if not paths:
@@ -92,6 +100,7 @@ def _decode(path: Path, size: int) -> np.ndarray:
 
 
 # ------------------------------------------------------------------ pizza_steak_sushi
+
 
 def pizza_steak_sushi_sha256() -> dict[str, str]:
     """The 300 files of pizza_steak_sushi, ``{"train/pizza/<id>.jpg": sha256}``."""
@@ -125,7 +134,9 @@ def load_pizza_steak_sushi(
                 f"load_pizza_steak_sushi(download=True) (CLI: --download), or point {ENV_DATA} "
                 f"or data_dir at a directory holding pizza_steak_sushi/"
             )
-        _download_pizza_steak_sushi(folder, url or os.environ.get(ENV_PIZZA_URL) or PIZZA_STEAK_SUSHI_URL, listing, progress)
+        _download_pizza_steak_sushi(
+            folder, url or os.environ.get(ENV_PIZZA_URL) or PIZZA_STEAK_SUSHI_URL, listing, progress
+        )
     verify_tree(
         folder, listing,
         how_to_fix=f"Delete {folder} and call load_pizza_steak_sushi(download=True) "
@@ -134,14 +145,18 @@ def load_pizza_steak_sushi(
     train = load_image_folder(folder, size, "train", progress)
     test = load_image_folder(folder, size, "test", progress)
     if train.classes != test.classes:
-        raise DataFormatError(f"{folder}: train classes {train.classes} differ from test classes {test.classes}")
+        raise DataFormatError(
+            f"{folder}: train classes {train.classes} differ from test classes {test.classes}"
+        )
     return Dataset(
         x_train=train.images, y_train=train.labels, x_test=test.images, y_test=test.labels,
         name="pizza_steak_sushi", source=str(folder), classes=train.classes,
     )  # fmt: skip
 
 
-def _download_pizza_steak_sushi(folder: Path, url: str, listing: dict[str, str], progress: bool) -> None:
+def _download_pizza_steak_sushi(
+    folder: Path, url: str, listing: dict[str, str], progress: bool
+) -> None:
     """Download the zip, extract it safely, verify every file, then rename into ``folder``."""
     with staging_dir(folder.parent) as tmp:
         archive = tmp / "pizza_steak_sushi.zip"
@@ -153,5 +168,10 @@ def _download_pizza_steak_sushi(folder: Path, url: str, listing: dict[str, str],
         entries = list(extracted.iterdir())
         if not (extracted / "train").is_dir() and len(entries) == 1 and entries[0].is_dir():
             root = entries[0]  # the zip wrapped everything in one top folder
-        verify_tree(root, listing, strict=True, how_to_fix=f"The archive at {url} is not the expected one; nothing was saved")
+        verify_tree(
+            root,
+            listing,
+            strict=True,
+            how_to_fix=f"The archive at {url} is not the expected one; nothing was saved",
+        )
         os.replace(root, folder)

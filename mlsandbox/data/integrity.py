@@ -61,7 +61,8 @@ def verify_file(path: str | os.PathLike, expected: str, how_to_fix: str = "") ->
         size = Path(path).stat().st_size
         raise ChecksumError(
             f"{path}: sha256 mismatch (file is corrupt, truncated or not the published one): "
-            f"got {actual} ({size:,} bytes), expected {expected}." + (f" {how_to_fix}" if how_to_fix else "")
+            f"got {actual} ({size:,} bytes), expected {expected}."
+            + (f" {how_to_fix}" if how_to_fix else "")
         )
 
 

@@ -22,9 +22,9 @@ import shutil
 import stat
 import tempfile
 import zipfile
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
-from typing import Iterator
 from urllib.parse import urlparse
 
 import pooch
@@ -135,6 +135,7 @@ def download(url: str, dest: Path, sha256: str | None = None, progress: bool = T
 
 # ---------------------------------------------------------------------------- zip files
 
+
 def safe_extract_zip(archive: Path, target: Path, max_bytes: int = 4 << 30) -> None:
     """Extract ``archive`` into the directory ``target``, refusing anything unsafe.
 
@@ -151,13 +152,16 @@ def safe_extract_zip(archive: Path, target: Path, max_bytes: int = 4 << 30) -> N
             total = sum(info.file_size for info, _ in members)
             if total > max_bytes:
                 raise DataFormatError(
-                    f"{archive}: would extract {total:,} bytes, more than the limit of {max_bytes:,}"
+                    f"{archive}: would extract {total:,} bytes, "
+                    f"more than the limit of {max_bytes:,}"
                 )
             root = target.resolve()
             for info, rel in members:
                 dest = target.joinpath(*rel.parts)
                 if os.path.commonpath([root, dest.resolve()]) != str(root):  # belt and braces
-                    raise UnsafeArchiveError(f"{archive}: member {info.filename!r} escapes {target}")
+                    raise UnsafeArchiveError(
+                        f"{archive}: member {info.filename!r} escapes {target}"
+                    )
                 if info.is_dir():
                     dest.mkdir(parents=True, exist_ok=True)
                     continue
