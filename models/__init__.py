@@ -28,6 +28,7 @@ BACKENDS = ("numpy", "jax", "torch", "keras")
 #: network name -> (package, spec class name)
 REGISTRY = {
     "mlp": ("models.mlp", "MLPSpec"),
+    "tinyvgg": ("models.tinyvgg", "TinyVGGSpec"),
 }
 
 NETWORKS = tuple(REGISTRY)

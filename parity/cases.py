@@ -22,6 +22,7 @@ PEERS = tuple(b for b in models.BACKENDS if b != "numpy")
 #: network -> config used by the parity suite and batch sizes to check
 NETWORK_CASES = {
     "mlp": {"config": {"n_in": 784}, "sizes": (1, 7, 256)},
+    "tinyvgg": {"config": {"image_size": 20}, "sizes": (1, 3)},  # 64x64: test_conv_networks
 }
 
 

@@ -1,0 +1,1 @@
+"""TinyVGG of the popular PyTorch course: two VGG blocks and a dense classifier."""
