@@ -62,7 +62,20 @@ def available(name: str) -> tuple[str, ...]:
 
 
 def get(name: str, backend: str, **config) -> Network:
-    """Network ``name`` in framework ``backend``, built from ``spec(name, **config)``."""
+    """Network ``name`` in framework ``backend``, built from ``spec(name, **config)``.
+
+    Backend options (keys of the backend ``Network`` class's ``OPTIONS``, such as the
+    JAX backend's ``impl="fused"``, see :mod:`kernels.accel`) are taken out of ``config``
+    and passed to the network's constructor instead of the spec.
+    """
+    _check_name(name)
+    options = {}
+    if backend in BACKENDS and config:
+        package = REGISTRY[name][0]
+        module_name = f"{package}.{package.rsplit('.', 1)[-1]}_{backend}"
+        if importlib.util.find_spec(module_name) is not None:
+            declared = getattr(importlib.import_module(module_name).Network, "OPTIONS", {})
+            options = {k: config.pop(k) for k in list(config) if k in declared}
     s = spec(name, **config)
     if backend not in BACKENDS:
         raise KeyError(f"unknown backend {backend!r}; expected one of {list(BACKENDS)}")
@@ -71,7 +84,7 @@ def get(name: str, backend: str, **config) -> Network:
     if importlib.util.find_spec(module_name) is None:
         raise NotImplementedError(f"{name} has no {backend} implementation yet "
                                   f"(available: {list(available(name))})")
-    return importlib.import_module(module_name).Network(s)
+    return importlib.import_module(module_name).Network(s, **options)
 
 
 __all__ = ["BACKENDS", "NETWORKS", "REGISTRY", "ContractError", "Convention",

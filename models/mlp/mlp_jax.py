@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from kernels.accel.select import FusedMLP
 from models.adapters.jax_adapter import JaxNetwork, nnx
 
 
@@ -16,5 +17,5 @@ class MLP(nnx.Module):
         return self.dense2(nnx.relu(self.dense1(x)))
 
 
-class Network(JaxNetwork):
+class Network(FusedMLP, JaxNetwork):  # impl="fused": kernels/accel/mlp.py
     module = MLP
