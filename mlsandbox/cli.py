@@ -18,6 +18,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mlsandbox",
         description="One network, four frameworks: train side by side and report.")
+    parser.add_argument("--no-tuned-alloc", action="store_true",
+                        help="do not re-run under the tuned allocator (see mlsandbox.alloc)")
     sub = parser.add_subparsers(dest="command", metavar="command")
     study = sub.add_parser("study", help="train a network in every framework and write a report")
     study.add_argument("--list", action="store_true", help="list the studies and exit")
@@ -32,6 +34,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    if argv is None and "--no-tuned-alloc" not in sys.argv[1:]:
+        from mlsandbox import alloc  # every backend under one allocator that keeps memory
+
+        alloc.reexec_tuned()
     from mlsandbox import studies
 
     parser = build_parser()
