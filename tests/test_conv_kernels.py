@@ -155,3 +155,23 @@ def test_flatten_is_hwc_order_and_its_backward_inverts_it():
     assert y.shape == (2, 60)
     assert y[1, 5 * 4 + 5 + 2] == x[1, 1, 1, 2]
     np.testing.assert_array_equal(flatten_backward(y, cache), x)
+
+
+def test_dropout_gradient_matches_finite_differences_and_scales_inverted():
+    from kernels.dropout import dropout_backward, dropout_forward, dropout_mask
+
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((3, 8))
+    mask = dropout_mask(x.shape, 0.5, rng)
+    y, cache = dropout_forward(x, mask, 0.5)
+    np.testing.assert_array_equal(y, x * mask * 2.0)
+    g = rng.standard_normal(y.shape)
+
+    def loss():
+        return float(np.sum(dropout_forward(x, mask, 0.5)[0] * g))
+
+    assert_fd(dropout_backward(g, cache), numeric_grad(loss, x), "dx")
+    y_eval, c_eval = dropout_forward(x, None, 0.5)
+    assert y_eval is x and dropout_backward(g, c_eval) is g
+    keep = dropout_mask((200_000,), 0.3, np.random.default_rng(0)).mean()
+    assert abs(keep - 0.7) < 0.005
