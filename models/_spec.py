@@ -61,6 +61,22 @@ class Spec:
     def init(self, seed: int = 0, dtype="float64") -> dict[str, np.ndarray]:
         raise NotImplementedError
 
+    def state_names(self) -> tuple[str, ...]:
+        """Entries of the parameter table that are non-trainable state (batch norm's
+        ``"bn.moving_mean"``, ``"bn.moving_variance"``): carried in the params dict,
+        updated by training in train mode, never given a gradient.  None by default."""
+        return ()
+
+    def trainable(self) -> tuple[str, ...]:
+        """The parameter names that get gradients, in table order."""
+        state = set(self.state_names())
+        return tuple(k for k in self.param_shapes() if k not in state)
+
+    def dropout(self) -> dict[str, float]:
+        """``{layer name: rate}`` of the dropout layers; a train-mode batch may carry
+        ``batch["masks"][name]``, a 0/1 array of that layer input's shape."""
+        return {}
+
     def example(self, n: int = 8, seed: int = 0, dtype="float64") -> dict[str, np.ndarray]:
         """A random batch ``{"x": (n, *input_shape), "y": (n,) int64}``."""
         dtype = check_dtype(dtype)

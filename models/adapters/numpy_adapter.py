@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+
 import numpy as np
 
 from kernels import optim
@@ -11,7 +13,9 @@ from models._network import Network
 
 class NumpyNetwork(Network):
     """Subclasses implement ``forward_cache(params, x) -> (logits, cache)`` and
-    ``backward(dlogits, cache) -> grads``."""
+    ``backward(dlogits, cache) -> grads``.  Networks with dropout or batch norm take the
+    mode as well, ``forward_cache(params, x, *, train, masks)``, and give the updated
+    running statistics through :meth:`state_update`."""
 
     backend = "numpy"
 
@@ -27,21 +31,46 @@ class NumpyNetwork(Network):
     def from_native(self, native):
         return {k: np.array(native[k]) for k in self.spec.param_shapes()}
 
-    def _forward(self, params, x):
-        return self.forward_cache(params, x)[0]
+    def _forward(self, params, x, *, train=False, masks=None):
+        return self._forward_cache(params, x, train, masks)[0]
 
-    def _loss_and_grads(self, params, x, y):
-        logits, cache = self.forward_cache(params, x)
+    def _forward_cache(self, params, x, train, masks):
+        """``forward_cache`` with the mode, for networks that take one (the MLP has no
+        mode-dependent layer and is called as before)."""
+        if self._takes_mode():
+            return self.forward_cache(params, x, train=train, masks=masks)
+        return self.forward_cache(params, x)
+
+    def _takes_mode(self) -> bool:
+        ps = inspect.signature(self.forward_cache).parameters.values()
+        return any(p.name == "train" or p.kind is p.VAR_KEYWORD for p in ps)
+
+    def _loss_and_grads(self, params, x, y, *, train=False, masks=None):
+        logits, cache = self._forward_cache(params, x, train, masks)
         loss, loss_cache = softmax_cross_entropy_forward(logits, y)
         dlogits = softmax_cross_entropy_backward(1.0, loss_cache)
         return loss, self.backward(dlogits, cache)
 
-    def _train(self, params, source, optimizer, hyper):
-        init, update = optim.RULES[optimizer]
-        state = init(params, **hyper)
+    def state_update(self, cache) -> dict[str, np.ndarray]:
+        """New values of the non-trainable state after a train-mode forward (batch norm
+        running statistics), read from its cache.  None by default."""
+        return {}
+
+    def _train(self, params, source, optimizer, hyper, opt_state):
+        trainable = self.spec.trainable()
+        state = dict(opt_state)
         losses = []
         for batch in source:
-            loss, grads = self._loss_and_grads(params, batch["x"], batch["y"])
-            params, state = update(params, grads, state, **hyper)
+            x, y, masks = batch["x"], batch["y"], batch.get("masks")
+            if self.spec.state_names():
+                logits, cache = self._forward_cache(params, x, True, masks)
+                loss, loss_cache = softmax_cross_entropy_forward(logits, y)
+                grads = self.backward(softmax_cross_entropy_backward(1.0, loss_cache), cache)
+                params = {**params, **self.state_update(cache)}
+            else:  # a network may define its own objective in _loss_and_grads
+                loss, grads = self._loss_and_grads(params, x, y, train=True, masks=masks)
+            new, state = optim.update(optimizer, {k: params[k] for k in trainable},
+                                      {k: grads[k] for k in trainable}, state, hyper)
+            params = {**params, **new}
             losses.append(loss)
-        return params, losses
+        return params, losses, state
