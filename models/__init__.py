@@ -28,6 +28,7 @@ BACKENDS = ("numpy", "jax", "torch", "keras")
 #: network name -> (package, spec class name)
 REGISTRY = {
     "mlp": ("models.mlp", "MLPSpec"),
+    "logreg": ("models.logreg", "LogRegSpec"),
     "tinyvgg": ("models.tinyvgg", "TinyVGGSpec"),
 }
 

@@ -129,7 +129,11 @@ class JaxNetwork(Network):
             return self.loss(_merge(ptree, stree), x, y), {}
         logits, stats = self.apply_state(_merge(ptree, stree), x, train, masks, key)
         loss = optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
-        return loss, stats
+        return loss + self.penalty(ptree), stats
+
+    def penalty(self, tree):
+        """A term added to the loss (an L2 penalty on the nested params); 0 here."""
+        return 0.0
 
     def _jitted(self, key, make):
         if key not in self._fns:

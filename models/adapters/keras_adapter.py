@@ -66,7 +66,23 @@ class KerasNetwork(Network):
     def _fresh(self, dtype: str):
         model = self.build(dtype)
         model(np.zeros((1, *self.spec.input_shape()), dtype=dtype))  # creates the variables
+        if dtype == "float64" and self.exact_lr:
+            self.exact_constants(model)
         return model
+
+    @staticmethod
+    def exact_constants(model):
+        """Python-float constants of layers as ``np.float64``: Keras multiplies a tensor by
+        a Python float through a float32 constant (BatchNormalization's momentum 0.99 ->
+        0.9900000095, ``regularizers.l2(0.01)`` -> 0.0099999998)."""
+        for layer in model._flatten_layers():
+            if isinstance(layer, keras.layers.BatchNormalization):
+                layer.momentum = np.float64(layer.momentum)
+        for v in model.weights:
+            reg = getattr(v, "regularizer", None)
+            for attr in ("l1", "l2"):
+                if reg is not None and isinstance(getattr(reg, attr, None), float):
+                    setattr(reg, attr, np.float64(getattr(reg, attr)))
 
     def variables(self, model) -> dict:
         """Canonical name -> Keras variable, from the variable paths."""
@@ -123,6 +139,8 @@ class KerasNetwork(Network):
         names = list(self.spec.trainable())
         with tf.GradientTape() as tape:
             loss = loss_fn(y, self._call(model, x, train, masks))
+            if model.losses:  # the layers' regularizers, as Keras's own fit adds them
+                loss = loss + keras.ops.sum(model.losses)
         grads = tape.gradient(loss, [variables[k] for k in names])
         return loss.numpy(), {k: g.numpy() for k, g in zip(names, grads)}
 
@@ -238,6 +256,8 @@ class KerasNetwork(Network):
         def step(x, y, masks):
             with tf.GradientTape() as tape:
                 loss = loss_fn(y, self._call(model, x, True, masks))
+                if model.losses:
+                    loss = loss + keras.ops.sum(model.losses)
             grads = tape.gradient(loss, trainable)
             opt.apply_gradients(zip(grads, trainable))
             return loss

@@ -46,10 +46,20 @@ class NumpyNetwork(Network):
         return any(p.name == "train" or p.kind is p.VAR_KEYWORD for p in ps)
 
     def _loss_and_grads(self, params, x, y, *, train=False, masks=None):
+        return self._loss_grads_cache(params, x, y, train, masks)[:2]
+
+    def _loss_grads_cache(self, params, x, y, train, masks):
         logits, cache = self._forward_cache(params, x, train, masks)
         loss, loss_cache = softmax_cross_entropy_forward(logits, y)
-        dlogits = softmax_cross_entropy_backward(1.0, loss_cache)
-        return loss, self.backward(dlogits, cache)
+        grads = self.backward(softmax_cross_entropy_backward(1.0, loss_cache), cache)
+        value, pgrads = self.penalty(params)
+        for k, g in pgrads.items():
+            grads[k] = grads[k] + g
+        return loss + value, grads, cache
+
+    def penalty(self, params) -> tuple[float, dict[str, np.ndarray]]:
+        """A term added to the loss (an L2 penalty) and its gradients; none by default."""
+        return 0.0, {}
 
     def state_update(self, cache) -> dict[str, np.ndarray]:
         """New values of the non-trainable state after a train-mode forward (batch norm
@@ -63,9 +73,7 @@ class NumpyNetwork(Network):
         for batch in source:
             x, y, masks = batch["x"], batch["y"], batch.get("masks")
             if self.spec.state_names():
-                logits, cache = self._forward_cache(params, x, True, masks)
-                loss, loss_cache = softmax_cross_entropy_forward(logits, y)
-                grads = self.backward(softmax_cross_entropy_backward(1.0, loss_cache), cache)
+                loss, grads, cache = self._loss_grads_cache(params, x, y, True, masks)
                 params = {**params, **self.state_update(cache)}
             else:  # a network may define its own objective in _loss_and_grads
                 loss, grads = self._loss_and_grads(params, x, y, train=True, masks=masks)

@@ -125,12 +125,21 @@ class TorchNetwork(Network):
     def loss(self, logits, y):
         return torch.nn.functional.cross_entropy(logits, y)
 
+    def penalty(self, module):
+        """A term added to the loss (an L2 penalty on ``module``'s weights); None here."""
+        return None
+
+    def _objective(self, module, logits, y):
+        loss = self.loss(logits, y)
+        extra = self.penalty(module)
+        return loss if extra is None else loss + extra
+
     def _loss_and_grads(self, params, x, y, *, train=False, masks=None):
         module = self._load(params)
         module.zero_grad(set_to_none=True)
-        loss = self.loss(self._call(module, torch.from_numpy(np.ascontiguousarray(x)), train,
-                                    masks),
-                         torch.from_numpy(np.asarray(y, np.int64)))
+        loss = self._objective(module, self._call(
+            module, torch.from_numpy(np.ascontiguousarray(x)), train, masks),
+            torch.from_numpy(np.asarray(y, np.int64)))
         loss.backward()
         return loss.item(), self._grads(module)
 
@@ -233,7 +242,7 @@ class TorchNetwork(Network):
         for b in source:
             x, y, masks = fixed or tensors(b)
             opt.zero_grad(set_to_none=True)
-            loss = self.loss(self._call(module, x, True, masks), y)
+            loss = self._objective(module, self._call(module, x, True, masks), y)
             loss.backward()
             opt.step()
             if scheduler is not None:

@@ -1,0 +1,80 @@
+"""Keras solver: Newton with gradient and Hessian from nested ``tf.GradientTape`` in one
+``tf.function`` (TensorFlow backend).
+
+The loss is Keras's own ``keras.losses.binary_crossentropy(from_logits=True)`` and
+``categorical_crossentropy(from_logits=True)`` on ``keras.ops`` logits (not the sparse
+variant: TensorFlow's fused sparse softmax cross-entropy refuses second derivatives).
+The function is traced once per (binary?, fit_intercept) with ``None`` dimensions, so new
+data shapes cost no retracing.  The loop is the shared
+:func:`mlsandbox.classical.solvers.newton.newton`.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+from mlsandbox.classical.solvers.newton import newton, null_direction, split
+from models._frameworks import load_keras
+
+keras, tf = load_keras()
+ops = keras.ops
+
+
+def objective(theta, x, y, C, k: int, fit_intercept: bool):
+    """Penalized mean cross-entropy of flat ``theta``; ``y`` float (n,) for k = 1, else
+    one-hot (n, k)."""
+    n, d = ops.shape(x)[0], ops.shape(x)[1]
+    t = ops.reshape(theta, (-1, k))
+    w = t[:d]
+    z = ops.matmul(x, w) + (t[d] if fit_intercept else 0.0)
+    if k == 1:
+        ce = keras.losses.binary_crossentropy(y[:, None], z, from_logits=True)
+    else:
+        ce = keras.losses.categorical_crossentropy(y, z, from_logits=True)
+    return ops.mean(ce) + 0.5 / (C * ops.cast(n, x.dtype)) * ops.sum(w * w)
+
+
+@functools.lru_cache(maxsize=None)
+def _functions(k: int, fit_intercept: bool):
+    spec = [tf.TensorSpec([None], tf.float64), tf.TensorSpec([None, None], tf.float64),
+            tf.TensorSpec([None] if k == 1 else [None, k], tf.float64),
+            tf.TensorSpec([], tf.float64)]
+
+    @tf.function(input_signature=spec)
+    def value(theta, x, y, C):
+        return objective(theta, x, y, C, k, fit_intercept)
+
+    @tf.function(input_signature=spec)
+    def value_grad_hess(theta, x, y, C):
+        with tf.GradientTape() as outer:
+            outer.watch(theta)
+            with tf.GradientTape() as inner:
+                inner.watch(theta)
+                f = objective(theta, x, y, C, k, fit_intercept)
+            g = inner.gradient(f, theta)
+        return f, g, outer.jacobian(g, theta)
+
+    return value, value_grad_hess
+
+
+def fit(X, y, n_out, *, C, fit_intercept, tol, max_iter):
+    x = tf.constant(np.asarray(X, dtype=np.float64))
+    y = np.asarray(y)
+    yt = tf.constant(y.astype(np.float64) if n_out == 1 else np.eye(n_out)[y])
+    c = tf.constant(C, tf.float64)
+    d, k = x.shape[1], n_out
+    value, value_grad_hess = _functions(k, bool(fit_intercept))
+
+    def fun(theta):
+        return float(value(tf.constant(theta), x, yt, c))
+
+    def fun_grad_hess(theta):
+        f, g, h = value_grad_hess(tf.constant(theta), x, yt, c)
+        return float(f), g.numpy(), h.numpy()
+
+    theta, n_iter, ok = newton(fun, fun_grad_hess, np.zeros((d + fit_intercept) * k),
+                               tol=tol, max_iter=max_iter,
+                               null=null_direction(d, k, fit_intercept))
+    return (*split(theta, d, k, fit_intercept), n_iter, ok)

@@ -1,0 +1,1 @@
+"""L2-penalized logistic regression (binary and multinomial) with scikit-learn's C."""

@@ -1,0 +1,80 @@
+"""Logistic regression as a network: one dense layer, sigmoid or softmax cross-entropy,
+an L2 penalty on the kernel with scikit-learn's ``C``.
+
+Canonical parameters (the kernel is (in, out) in every backend but torch):
+
+=================  =====================
+dense.kernel       (n_in, n_out)
+dense.bias         (n_out,)
+=================  =====================
+
+``n_out`` is 1 for two classes (the logit of class 1, sigmoid cross-entropy: scikit-learn's
+binary model, ``coef_`` of shape (1, n_in)) and ``n_classes`` otherwise (softmax over all
+classes, scikit-learn's multinomial model, ``coef_`` (n_classes, n_in)).  ``forward``
+returns these (n, n_out) logits.
+
+The loss of ``loss_and_grads`` (the same in every backend), for a batch of n examples::
+
+    L(W, b) = (1/n) Σ_i CE(z_i, y_i) + ‖W‖² / (2 C n)
+
+the mean cross-entropy plus the L2 term.  It is scikit-learn's objective
+``C Σ_i CE_i + ½‖W‖²`` divided by ``C n`` (the form its lbfgs solver minimizes, with
+``l2_reg_strength = 1 / (C n)``), so the minimizer is scikit-learn's ``coef_`` and
+``intercept_``; the bias is not penalized.  The penalty uses the batch's own n, so a
+mini-batch step is a step on its own batch's objective.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+
+from models._spec import Spec, check_dtype
+
+
+@dataclasses.dataclass(frozen=True)
+class LogRegSpec(Spec):
+    name = "logreg"
+
+    n_in: int = 30
+    n_classes: int = 2
+    C: float = 1.0
+
+    def __post_init__(self):
+        if not isinstance(self.n_in, (int, np.integer)) or self.n_in < 1:
+            raise ValueError(f"logreg: n_in must be a positive integer, got {self.n_in!r}")
+        if not isinstance(self.n_classes, (int, np.integer)) or self.n_classes < 2:
+            raise ValueError(f"logreg: n_classes must be an integer >= 2, got "
+                             f"{self.n_classes!r}")
+        if not isinstance(self.C, (int, float, np.floating)) or not (
+                math.isfinite(self.C) and self.C > 0):
+            raise ValueError(f"logreg: C must be a positive finite number, got {self.C!r}")
+
+    @property
+    def binary(self) -> bool:
+        return self.n_classes == 2
+
+    @property
+    def n_out(self) -> int:
+        return 1 if self.binary else self.n_classes
+
+    def l2_strength(self, n: int) -> float:
+        """λ of the penalty ``½ λ ‖W‖²`` for a batch of ``n``: ``1 / (C n)``."""
+        return 1.0 / (self.C * n)
+
+    def input_shape(self):
+        return (self.n_in,)
+
+    def param_shapes(self):
+        return {"dense.kernel": (self.n_in, self.n_out), "dense.bias": (self.n_out,)}
+
+    def init(self, seed=0, dtype="float64"):
+        """Kernel and bias uniform in ±1/√n_in (torch's ``nn.Linear`` range).  The
+        estimators start from zeros instead, as scikit-learn does."""
+        dtype = check_dtype(dtype)
+        rng = np.random.default_rng(seed)
+        s = 1 / math.sqrt(self.n_in)
+        return {k: rng.uniform(-s, s, size=shape).astype(dtype)
+                for k, shape in self.param_shapes().items()}
