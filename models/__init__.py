@@ -29,6 +29,7 @@ BACKENDS = ("numpy", "jax", "torch", "keras")
 REGISTRY = {
     "mlp": ("models.mlp", "MLPSpec"),
     "logreg": ("models.logreg", "LogRegSpec"),
+    "densenet": ("models.densenet", "DenseNetSpec"),
     "tinyvgg": ("models.tinyvgg", "TinyVGGSpec"),
 }
 
