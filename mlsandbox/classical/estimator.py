@@ -85,7 +85,7 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         if len(self.classes_) < 2:
             raise ValueError(f"LogisticRegression needs samples of at least 2 classes in "
                              f"the data, but the data contains only one class: "
-                             f"{self.classes_[0]!r}")
+                             f"{self.classes_[0]}")
         n_out = 1 if len(self.classes_) == 2 else len(self.classes_)
         coef, intercept, n_iter, converged = solvers.fit(
             self.backend, X, codes, n_out, C=float(self.C),
