@@ -31,6 +31,7 @@ REGISTRY = {
     "logreg": ("models.logreg", "LogRegSpec"),
     "densenet": ("models.densenet", "DenseNetSpec"),
     "tinyvgg": ("models.tinyvgg", "TinyVGGSpec"),
+    "cnn": ("models.cnn", "CNNSpec"),
 }
 
 NETWORKS = tuple(REGISTRY)

@@ -23,6 +23,7 @@ PEERS = tuple(b for b in models.BACKENDS if b != "numpy")
 NETWORK_CASES = {
     "mlp": {"config": {"n_in": 784}, "sizes": (1, 7, 256)},
     "tinyvgg": {"config": {"image_size": 20}, "sizes": (1, 3)},  # 64x64: test_conv_networks
+    "cnn": {"config": {"image_size": 16}, "sizes": (1, 3)},  # 28x28: test_conv_networks
     "logreg": {"config": {"n_in": 30, "n_classes": 2, "C": 0.5}, "sizes": (1, 7, 569)},
     "densenet": {"config": {"batchnorm": True, "l2": 1e-3}, "sizes": (1, 7, 32)},
 }

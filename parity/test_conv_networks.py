@@ -3,13 +3,16 @@
 against the NumPy reference, float64 (1e-10) and float32 (1e-5, gradients 1e-4).
 
 * TinyVGG as the course ran it on pizza_steak_sushi: 64x64x3, 'valid', batch 2;
-* TinyVGG as the course ran it on Fashion-MNIST: 28x28x1, padding 1 ('same'), 10 classes.
+* TinyVGG as the course ran it on Fashion-MNIST: 28x28x1, padding 1 ('same'), 10 classes;
+* the MNIST CNN at 28x28x1, in eval mode (dropout off) and in train mode with an injected
+  dropout mask (random masks cannot match across RNGs).
 """
 
 from __future__ import annotations
 
 import functools
 
+import numpy as np
 import pytest
 
 import models
@@ -20,6 +23,7 @@ CONFIGS = {
     "tinyvgg-64x64x3": ("tinyvgg", {}, 2),
     "tinyvgg-fashion-same": ("tinyvgg", {"image_size": 28, "channels": 1, "n_out": 10,
                                          "padding": "same"}, 3),
+    "cnn-28x28x1": ("cnn", {}, 3),
 }
 
 
@@ -100,3 +104,23 @@ def test_torch_course_module_flattens_chw_and_agrees_after_permuting_dense_rows(
     assert_close(load(dense_rows_chw=True), want, tolerance("float64", "value"), "course logits")
     with pytest.raises(AssertionError):
         assert_close(load(dense_rows_chw=False), want, tolerance("float64", "value"), "unpermuted")
+
+
+@pytest.mark.parametrize("backend", [pytest.param(b, marks=getattr(pytest.mark, b))
+                                     for b in PEERS])
+@pytest.mark.parametrize("dtype", ("float64", "float32"))
+@pytest.mark.parametrize("n", (1, 2))
+def test_cnn_train_mode_with_an_injected_dropout_mask(backend, dtype, n):
+    ref, peer = net("cnn-28x28x1", "numpy"), net("cnn-28x28x1", backend)
+    spec = ref.spec
+    params = spec.init(seed=7, dtype=dtype)
+    batch = {**spec.example(n=n, seed=8, dtype=dtype), "masks": spec.masks(n, seed=9, dtype=dtype)}
+    want_logits = ref.forward(params, batch, train=True)
+    want_loss, want_grads = ref.loss_and_grads(params, batch, train=True)
+    # the mask matters: eval mode (no dropout) gives other logits
+    assert not np.allclose(ref.forward(params, batch), want_logits)
+    assert_close(peer.forward(params, batch, train=True), want_logits,
+                 tolerance(dtype, "value"), f"cnn/{backend} train-mode logits")
+    loss, grads = peer.loss_and_grads(params, batch, train=True)
+    assert_close(loss, want_loss, tolerance(dtype, "value"), f"cnn/{backend} loss")
+    assert_close(grads, want_grads, tolerance(dtype, "grad"), f"cnn/{backend} gradients")

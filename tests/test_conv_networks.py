@@ -49,3 +49,37 @@ def test_tinyvgg_wrong_image_shape_is_named():
     bad = {"x": np.zeros((2, 28, 28, 1)), "y": np.zeros(2, np.int64)}
     with pytest.raises(models.ContractError, match=r"expected \(n, 64, 64, 3\)"):
         net.forward(params, bad)
+
+
+def test_cnn_shapes_match_the_keras_example():
+    spec = models.spec("cnn")
+    assert spec.side() == 5 and spec.features() == 1600      # 28 -> 26 -> 13 -> 11 -> 5
+    assert spec.param_shapes()["conv2.kernel"] == (3, 3, 32, 64)
+    assert spec.param_shapes()["dense.kernel"] == (1600, 10)
+    assert spec.dropout() == {"dropout": 0.5}
+    assert spec.masks(4)["dropout"].shape == (4, 1600)
+
+
+def test_cnn_init_is_glorot_uniform_with_zero_bias():
+    p = models.spec("cnn").init(seed=0, dtype="float64")
+    assert not p["conv1.bias"].any() and not p["dense.bias"].any()
+    limit = np.sqrt(6 / (9 * 32 + 9 * 64))
+    assert limit * 0.95 < np.abs(p["conv2.kernel"]).max() <= limit
+    assert abs(p["conv2.kernel"].std() - limit / np.sqrt(3)) < 0.02 * limit
+
+
+def test_cnn_numpy_train_mode_without_a_mask_draws_its_own():
+    net = models.get("cnn", "numpy", image_size=16)
+    params = net.spec.init(seed=0, dtype="float64")
+    batch = net.spec.example(n=2, seed=0, dtype="float64")
+    a, b = net.forward(params, batch, train=True), net.forward(params, batch, train=True)
+    assert not np.allclose(a, b)
+    assert np.array_equal(net.forward(params, batch), net.forward(params, batch))
+
+
+def test_cnn_bad_mask_is_named():
+    net = models.get("cnn", "numpy", image_size=16)
+    params = net.spec.init(seed=0, dtype="float64")
+    batch = {**net.spec.example(n=2, dtype="float64"), "masks": {"dropout": np.ones((2, 7))}}
+    with pytest.raises(ValueError, match="dropout mask has shape"):
+        net.forward(params, batch, train=True)

@@ -1,0 +1,1 @@
+"""The Keras-style MNIST convnet ("Simple MNIST convnet", keras.io examples)."""

@@ -1,0 +1,26 @@
+"""MNIST convnet, JAX/Flax (nnx)."""
+
+from __future__ import annotations
+
+from models.adapters.jax_adapter import Dropout, JaxNetwork, nnx
+
+
+class CNN(nnx.Module):
+    def __init__(self, spec, *, dtype, rngs):
+        kw = dict(kernel_size=(3, 3), padding="VALID", dtype=dtype, param_dtype=dtype,
+                  rngs=rngs)
+        self.conv1 = nnx.Conv(spec.channels, spec.filters1, **kw)
+        self.conv2 = nnx.Conv(spec.filters1, spec.filters2, **kw)
+        self.dropout = Dropout(spec.rate)        # keys come from the adapter (or a mask)
+        self.dense = nnx.Linear(spec.features(), spec.n_out, dtype=dtype, param_dtype=dtype,
+                                rngs=rngs)
+
+    def __call__(self, x):                                     # (n, 28, 28, 1) NHWC
+        x = nnx.max_pool(nnx.relu(self.conv1(x)), (2, 2), strides=(2, 2))
+        x = nnx.max_pool(nnx.relu(self.conv2(x)), (2, 2), strides=(2, 2))
+        x = x.reshape(x.shape[0], -1)                          # flatten H, W, C
+        return self.dense(self.dropout(x))
+
+
+class Network(JaxNetwork):
+    module = CNN
