@@ -136,6 +136,8 @@ def check_state(name: str, params: Mapping[str, np.ndarray], hyper: Mapping,
     out = {}
     for k in want:
         a = np.array(state[k])
+        if k == "step" and a.size == 1:  # a file format may store a scalar as shape (1,)
+            a = a.reshape(())
         if a.shape != ref[k].shape:
             raise ValueError(f"{name}: opt_state {k!r} has shape {a.shape}, "
                              f"expected {ref[k].shape}")
