@@ -204,8 +204,9 @@ def adam_update(params, grads, state, *, lr, beta1=0.9, beta2=0.999, eps=1e-8,
 
         p ← p - η·√(1-β₂ᵗ)/(1-β₁ᵗ) · m / (√v + ε)
 
-    i.e. torch's rule with ε replaced by ``ε·√(1-β₂ᵗ)``, which is what matters while
-    ``√v̂`` is small next to ε.
+    i.e. torch's rule with ε replaced by ``ε/√(1-β₂ᵗ)`` (Keras's ε is the paper's
+    ``ε̂ = ε·√(1-β₂ᵗ)``): a larger ε in the first steps, which matters while ``√v̂`` is
+    not large next to ε.
 
     ``decoupled=True`` is AdamW (Loshchilov & Hutter): ``p ← p - η·λ·p`` before the Adam
     step, and λ is not added to the gradient.

@@ -76,13 +76,13 @@ def batchnorm_forward(x: np.ndarray, gamma, beta, moving_mean, moving_var, *, tr
     axes = tuple(range(x.ndim - 1))
     if train:
         n = x.size // x.shape[-1]
+        if unbiased and n < 2:
+            raise ValueError("the unbiased running variance needs at least 2 values per "
+                             f"feature, got {n}")
         mu = x.mean(axis=axes)
         xc = x - mu
         var = (xc * xc).mean(axis=axes)
         stored = var * (n / (n - 1)) if unbiased else var
-        if unbiased and n < 2:
-            raise ValueError("the unbiased running variance needs at least 2 values per "
-                             f"feature, got {n}")
         new_mean = momentum * moving_mean + (1.0 - momentum) * mu
         new_var = momentum * moving_var + (1.0 - momentum) * stored
     else:
