@@ -1,0 +1,23 @@
+"""The training engine: fit and evaluate any registered network in any backend.
+
+>>> from mlsandbox import engine
+>>> run = engine.fit("tinyvgg", "torch", (x_train, y_train), val=(x_test, y_test),
+...                  epochs=5, batch_size=32, optimizer="adam", lr=1e-3,
+...                  log_dir="runs", checkpoint="ckpt/tinyvgg.safetensors")   # doctest: +SKIP
+>>> run.history["val_accuracy"]                                                # doctest: +SKIP
+
+One loop (:func:`fit`: epochs, seeded shuffling, a tqdm progress bar, per-epoch loss and
+accuracy history, callbacks such as :class:`EarlyStopping`, TensorBoard scalars,
+safetensors checkpoints) drives one :class:`~mlsandbox.engine.trainer.Trainer` per
+backend, whose ``train_step`` and ``eval_step`` are written the way that framework's
+users write them (``trainer_torch.py``, ``trainer_jax.py``, ``trainer_keras.py``,
+``trainer_numpy.py``).  Parameters and optimizer state cross the boundary in canonical
+form only, so a run checkpointed in one framework resumes in another.
+"""
+
+from mlsandbox.engine.callbacks import Callback, EarlyStopping
+from mlsandbox.engine.loop import FitResult, evaluate, fit, make_trainer
+from mlsandbox.engine.scalars import ScalarWriter
+
+__all__ = ["Callback", "EarlyStopping", "FitResult", "ScalarWriter", "evaluate", "fit",
+           "make_trainer"]

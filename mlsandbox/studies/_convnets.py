@@ -1,0 +1,113 @@
+"""What the two convnet studies share: image data as NHWC floats, one engine run per
+backend from identical parameters, the table and the plots."""
+
+from __future__ import annotations
+
+import dataclasses
+import platform
+
+import numpy as np
+
+import models
+from mlsandbox import engine
+from mlsandbox.compare import rel_err
+from mlsandbox.report import Report, new_figure
+from mlsandbox.studies import common
+
+
+def load_images(data: str, data_dir=None, dtype="float32"):
+    """``(x_train, y_train, x_test, y_test, description)``, x NHWC in [0, 1].
+
+    ``data``: ``pizza_steak_sushi`` (64x64x3 photos), ``fashion`` or ``mnist``
+    (28x28x1).
+    """
+    from mlsandbox import data as D
+
+    if data == "pizza_steak_sushi":
+        ds, name = D.load_pizza_steak_sushi(data_dir=data_dir, progress=False), "pizza_steak_sushi"
+    elif data == "fashion":
+        ds, name = D.load_fashion_mnist(data_dir=data_dir), "Fashion-MNIST"
+    elif data == "mnist":
+        ds, name = D.load_mnist(data_dir=data_dir, progress=False), "MNIST"
+    else:
+        raise ValueError(f"--data must be pizza_steak_sushi, fashion or mnist, got {data!r}")
+
+    def prep(x):                                 # uint8 -> [0, 1], (n, H, W) -> NHWC
+        x = np.asarray(x).astype(dtype) / np.asarray(ds.scale, dtype)
+        return x[..., None] if x.ndim == 3 else x
+
+    return (prep(ds.x_train), ds.y_train.astype(np.int64), prep(ds.x_test),
+            ds.y_test.astype(np.int64), name)
+
+
+def train_all(network: str, net_config: dict, train, test, *, backends, epochs: int,
+              batch_size: int, lr: float, seed: int, dtype: str, log_dir, progress: bool):
+    """``{backend: FitResult}``: Adam (each framework's own), the same initial params,
+    the same batches in the same order; test set evaluated after every epoch."""
+    params = models.spec(network, **net_config).init(seed=seed, dtype=dtype)
+    out = {}
+    for b in backends:
+        out[b] = engine.fit(network, b, train, test, epochs=epochs, batch_size=batch_size,
+                            optimizer="adam", lr=lr, eps_hat=None, dtype=dtype, seed=seed,
+                            params=params, log_dir=log_dir, progress=progress,
+                            config=net_config)
+    return out
+
+
+def rows_and_metrics(runs, reference="numpy"):
+    rows, metrics = [], {}
+    ref = runs.get(reference)
+    for b, r in runs.items():
+        h = r.history
+        dev = (max(rel_err(a, w) for a, w in zip(r.step_losses, ref.step_losses))
+               if ref is not None else float("nan"))
+        s_epoch = float(np.median(h["seconds"][1:] or h["seconds"]))
+        rows.append([b, h["loss"][-1], h["accuracy"][-1], h["val_loss"][-1],
+                     h["val_accuracy"][-1], max(h["val_accuracy"]), s_epoch, dev])
+        metrics[b] = {"history": h, "step_losses": r.step_losses,
+                      "final_test_accuracy": h["val_accuracy"][-1],
+                      "best_test_accuracy": max(h["val_accuracy"]),
+                      "seconds_per_epoch": s_epoch, "max_step_loss_deviation": dev}
+    headers = ["framework", "train loss", "train acc", "test loss", "test acc",
+               "best test acc", "s/epoch", f"max step-loss dev vs {reference}"]
+    return headers, rows, metrics
+
+
+def plot(runs, title):
+    fig, (ax, ax_acc) = new_figure(1, 2, figsize=(11, 4.2))
+    fig.suptitle(title)
+    styles = ["-", "--", ":", "-."]
+    for i, (b, r) in enumerate(runs.items()):
+        ax.plot(r.step_losses, styles[i % 4], color=common.COLORS.get(b), label=b, lw=1.2)
+        ax_acc.plot(r.history["epoch"], r.history["val_accuracy"], styles[i % 4] + "o",
+                    color=common.COLORS.get(b), label=b)
+    ax.set(xlabel="step", ylabel="training loss", title="loss per step, overlaid")
+    ax_acc.set(xlabel="epoch", ylabel="test accuracy", title="test accuracy per epoch")
+    ax.legend()
+    ax_acc.legend()
+    return fig
+
+
+def write_report(out_dir, title, intro, network, net_config, config, data_name, backends,
+                 train, test):
+    """Train every backend inside the report (TensorBoard logs land in its folder)."""
+    with Report(out_dir, title) as report:
+        runs = train_all(network, net_config, train, test, backends=backends,
+                         epochs=config.epochs, batch_size=config.batch_size, lr=config.lr,
+                         seed=config.seed, dtype=config.dtype,
+                         log_dir=report.path / "tensorboard", progress=config.progress)
+        headers, rows, metrics = rows_and_metrics(runs)
+        report.text(intro + f" {len(train[0])} training and {len(test[0])} test images, "
+                    f"{config.dtype}, Adam lr {config.lr} (each framework's own Adam: "
+                    f"Keras's epsilon-hat differs), batch {config.batch_size}, "
+                    f"{config.epochs} epochs, identical initial parameters (seed "
+                    f"{config.seed}) and batch order in every framework. Train loss and "
+                    f"accuracy are epoch means in train mode; test after each epoch. "
+                    f"Machine: {platform.machine()}, {platform.processor() or platform.system()}. "
+                    f"TensorBoard: `tensorboard --logdir {out_dir}/tensorboard`.")
+        report.table(headers, rows)
+        report.figure("loss_curves.png", plot(runs, title), "loss curves overlaid")
+        report.metrics({"study": network, "data": data_name, "network": net_config,
+                        "config": dataclasses.asdict(config),
+                        "versions": common.versions(backends), "runs": metrics})
+    return runs
