@@ -136,3 +136,94 @@ def test_impl_is_a_backend_option():
         models.get("mlp", "jax", impl="turbo")
     with pytest.raises(TypeError, match="impl"):  # not a NumPy option: the spec refuses it
         models.get("mlp", "numpy", impl="fused")
+
+
+# -- 2x2 max pooling (kernels/accel/pool.py) vs kernels.pool ----------------------------
+POOL_SHAPES = [(1, 2, 2, 1), (2, 6, 6, 3), (3, 7, 5, 2), (2, 13, 13, 4), (32, 60, 60, 10)]
+
+
+@pytest.mark.parametrize("shape", POOL_SHAPES, ids=lambda s: "x".join(map(str, s)))
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_max_pool_2x2_forward_and_backward(dtype, shape):
+    """Values after a ReLU (whole windows tie at 0) plus planted positive ties: the
+    gradient goes to the first maximum in row-major order, as in the reference."""
+    from kernels.pool import maxpool2d_backward, maxpool2d_forward
+    from models._frameworks import load_flax
+
+    jax = load_flax()[0]  # x64 on before any array is made
+    from kernels.accel.pool import max_pool_2x2
+
+    rng = np.random.default_rng(sum(shape))
+    x = np.maximum(rng.normal(size=shape), 0).astype(dtype)
+    x[0, 0, :2, 0] = x[0, 1, 0, 0] = 3.0            # a positive tie in the first window
+    if shape[1] > 3:
+        x[-1, 2:4, 2:4, -1] = 2.0                    # all four tie
+    want, cache = maxpool2d_forward(x, 2)
+    dy = rng.normal(size=want.shape).astype(dtype)
+    want_dx = maxpool2d_backward(dy, cache)
+    got, pullback = jax.vjp(max_pool_2x2, jax.numpy.asarray(x))
+    (got_dx,) = pullback(jax.numpy.asarray(dy))
+    assert got.dtype.name == dtype and got_dx.dtype.name == dtype
+    assert_close(np.asarray(got), want, tolerance(dtype), "max-pool output")
+    assert_close(np.asarray(got_dx), want_dx, tolerance(dtype, "grad"), "max-pool dx")
+
+
+def test_max_pool_2x2_refuses_an_image_smaller_than_its_window():
+    from kernels.accel.pool import max_pool_2x2
+
+    with pytest.raises(ValueError, match="does not fit a 1x4 image"):
+        max_pool_2x2(np.zeros((1, 1, 4, 1), np.float32))
+
+
+# -- the convolutional networks with impl="fast" vs the NumPy reference ----------------
+CONV = {
+    "tinyvgg-20": ("tinyvgg", {"image_size": 20}, 3),
+    "tinyvgg-64x64x3": ("tinyvgg", {}, 2),
+    "tinyvgg-fashion-same": ("tinyvgg", {"image_size": 28, "channels": 1, "n_out": 10,
+                                         "padding": "same"}, 3),
+    "cnn-28x28x1": ("cnn", {}, 3),
+}
+CONV_CELLS = [pytest.param(c, d, id=f"{c}-{d}") for c, d in itertools.product(CONV, DTYPES)]
+
+
+@functools.lru_cache(maxsize=None)
+def conv_case(case, dtype):
+    name, config, n = CONV[case]
+    if name not in models.NETWORKS:
+        pytest.skip(f"{name} is not registered yet")
+    ref = models.get(name, "numpy", **config)
+    params = ref.spec.init(seed=3, dtype=dtype)
+    batch = ref.spec.example(n=n, seed=4, dtype=dtype)
+    fast = models.get(name, "jax", impl="fast", **config)
+    return fast, params, batch, ref.forward(params, batch), ref.loss_and_grads(params, batch)
+
+
+@pytest.mark.parametrize("case, dtype", CONV_CELLS)
+def test_fast_conv_network_forward_loss_grads(case, dtype):
+    fast, params, batch, want, (want_loss, want_grads) = conv_case(case, dtype)
+    assert fast.impl == "fast"
+    got = fast.forward(params, batch)
+    assert got.dtype.name == dtype
+    assert_close(got, want, tolerance(dtype), f"{case} fast logits")
+    loss, grads = fast.loss_and_grads(params, batch)
+    assert_close(loss, want_loss, tolerance(dtype), f"{case} fast loss")
+    assert_close(grads, want_grads, tolerance(dtype, "grad"), f"{case} fast gradients")
+
+
+def test_fast_tinyvgg_adam_trajectory():
+    """Ten Adam steps on minibatches (the adapter's fused scan with the fast pool inside)
+    follow the NumPy reference's, float64."""
+    ref = models.get("tinyvgg", "numpy", image_size=20)
+    fast = models.get("tinyvgg", "jax", image_size=20, impl="fast")
+    params = ref.spec.init(seed=5, dtype="float64")
+    batches = [ref.spec.example(n=4, seed=10 + i, dtype="float64") for i in range(10)]
+    want = ref.train(params, batches, "adam", lr=1e-2)
+    got = fast.train(params, batches, "adam", lr=1e-2)
+    assert_close(got[1], want[1], TRAJECTORY["optimizer"], "losses")
+    assert_close(got[0], want[0], TRAJECTORY["optimizer"], "params")
+
+
+def test_fast_conv_impl_is_a_backend_option():
+    assert models.get("tinyvgg", "jax").impl == "xla"
+    with pytest.raises(ValueError, match=r"impl='fused'.*expected one of \['xla', 'fast'\]"):
+        models.get("tinyvgg", "jax", impl="fused")

@@ -81,3 +81,22 @@ class FusedMLP(_Selectable):
         canonical = self.get_opt_state(state, optimizer)
         canonical["step"] = np.array(int(opt_state["step"]) + n, dtype=np.int64)
         return self._flat(ptree, self.spec.trainable()), np.asarray(losses), canonical
+
+
+class FastConv(_Selectable):
+    """``impl="fast"`` for the convolutional networks: the Flax module is built with the
+    ops of :mod:`kernels.accel` passed to its constructor (``pool=`` today), everything
+    else as written.  One mixin for every conv network: it reads the name from the spec."""
+
+    OPTIONS = {"impl": ("xla", "fast")}
+
+    def __init__(self, spec, *, impl: str | None = None):
+        self.NETWORK = spec.name
+        super().__init__(spec, impl=impl)
+
+    def build(self, dtype, rngs):
+        if self.impl == "xla":
+            return super().build(dtype, rngs)
+        from kernels.accel.pool import max_pool_2x2
+
+        return self.module(self.spec, dtype=dtype, rngs=rngs, pool=max_pool_2x2)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import functools
+
+from kernels.accel.select import FastConv
 from models.adapters.jax_adapter import Dropout, JaxNetwork, nnx
 
 
 class CNN(nnx.Module):
-    def __init__(self, spec, *, dtype, rngs):
+    def __init__(self, spec, *, dtype, rngs, pool=None):  # pool: kernels.accel (impl=)
         kw = dict(kernel_size=(3, 3), padding="VALID", dtype=dtype, param_dtype=dtype,
                   rngs=rngs)
         self.conv1 = nnx.Conv(spec.channels, spec.filters1, **kw)
@@ -14,13 +17,14 @@ class CNN(nnx.Module):
         self.dropout = Dropout(spec.rate)        # keys come from the adapter (or a mask)
         self.dense = nnx.Linear(spec.features(), spec.n_out, dtype=dtype, param_dtype=dtype,
                                 rngs=rngs)
+        self.pool = pool or functools.partial(nnx.max_pool, window_shape=(2, 2), strides=(2, 2))
 
     def __call__(self, x):                                     # (n, 28, 28, 1) NHWC
-        x = nnx.max_pool(nnx.relu(self.conv1(x)), (2, 2), strides=(2, 2))
-        x = nnx.max_pool(nnx.relu(self.conv2(x)), (2, 2), strides=(2, 2))
+        x = self.pool(nnx.relu(self.conv1(x)))
+        x = self.pool(nnx.relu(self.conv2(x)))
         x = x.reshape(x.shape[0], -1)                          # flatten H, W, C
         return self.dense(self.dropout(x))
 
 
-class Network(JaxNetwork):
+class Network(FastConv, JaxNetwork):  # impl="fast": kernels/accel/
     module = CNN

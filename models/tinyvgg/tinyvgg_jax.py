@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import functools
 
+from kernels.accel.select import FastConv
 from models.adapters.jax_adapter import JaxNetwork, nnx
 
 
 class TinyVGG(nnx.Module):
-    def __init__(self, spec, *, dtype, rngs):
+    def __init__(self, spec, *, dtype, rngs, pool=None):  # pool: kernels.accel (impl=)
         conv = functools.partial(nnx.Conv, kernel_size=(3, 3), padding=spec.padding.upper(),
                                  dtype=dtype, param_dtype=dtype, rngs=rngs)
         self.conv1 = conv(spec.channels, spec.hidden)
@@ -17,14 +18,15 @@ class TinyVGG(nnx.Module):
         self.conv4 = conv(spec.hidden, spec.hidden)
         self.dense = nnx.Linear(spec.side() ** 2 * spec.hidden, spec.n_out, dtype=dtype,
                                 param_dtype=dtype, rngs=rngs)
+        self.pool = pool or functools.partial(nnx.max_pool, window_shape=(2, 2), strides=(2, 2))
 
     def __call__(self, x):                                     # (n, S, S, C) NHWC
         x = nnx.relu(self.conv2(nnx.relu(self.conv1(x))))
-        x = nnx.max_pool(x, (2, 2), strides=(2, 2))
+        x = self.pool(x)
         x = nnx.relu(self.conv4(nnx.relu(self.conv3(x))))
-        x = nnx.max_pool(x, (2, 2), strides=(2, 2))
+        x = self.pool(x)
         return self.dense(x.reshape(x.shape[0], -1))           # flatten H, W, C
 
 
-class Network(JaxNetwork):
+class Network(FastConv, JaxNetwork):  # impl="fast": kernels/accel/
     module = TinyVGG
