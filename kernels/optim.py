@@ -44,6 +44,7 @@ backend that cannot compute the requested form raises ``ValueError`` saying so:
 
 from __future__ import annotations
 
+import math
 from typing import Mapping
 
 import numpy as np
@@ -226,9 +227,9 @@ def adam_update(params, grads, state, *, lr, beta1=0.9, beta2=0.999, eps=1e-8,
         v = beta2 * state[f"adam/nu/{k}"] + (1.0 - beta2) * g * g
         new_state[f"adam/mu/{k}"], new_state[f"adam/nu/{k}"] = m, v
         if eps_hat:
-            new_params[k] = p - (eta * np.sqrt(bc2) / bc1) * m / (np.sqrt(v) + eps)
+            new_params[k] = p - (eta * math.sqrt(bc2) / bc1) * m / (np.sqrt(v) + eps)
         else:
-            new_params[k] = p - (eta / bc1) * (m / (np.sqrt(v) / np.sqrt(bc2) + eps))
+            new_params[k] = p - (eta / bc1) * (m / (np.sqrt(v) / math.sqrt(bc2) + eps))
     return new_params, new_state
 
 

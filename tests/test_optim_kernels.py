@@ -239,3 +239,19 @@ def test_early_stopping_restores_best():
     assert es.best_epoch == 1 and es.best_params["w"][0] == 2.0 and es.stopped_epoch == 3
     with pytest.raises(ValueError, match="patience"):
         EarlyStopping(patience=-1)
+
+
+@pytest.mark.parametrize("name, hyper", [
+    ("sgd", {"lr": 0.1, "momentum": 0.9}), ("sgd", {"lr": 0.1, "momentum": 0.9,
+                                                    "momentum_form": "keras"}),
+    ("adam", {"eps_hat": True}), ("adam", {"weight_decay": 0.1}), ("adamw", {}),
+    ("rmsprop", {"eps_in_sqrt": True}), ("rmsprop", {}),
+])
+def test_float32_stays_float32(name, hyper):
+    """No float64 scalar sneaks into a float32 update (NumPy 2 promotes on np.float64)."""
+    params = {"w": np.ones(3, np.float32)}
+    h = optim.resolve(name, {**hyper, "lr": schedules.cosine(0.1, 10)})
+    state = optim.init(name, params, h)
+    p, s = optim.update(name, params, {"w": np.full(3, 0.5, np.float32)}, state, h)
+    assert p["w"].dtype == np.float32
+    assert all(v.dtype == np.float32 for k, v in s.items() if k != "step")
