@@ -106,7 +106,8 @@ def conv2d_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None, *,
     kh, kw, cin, cout = w.shape
     sh, sw = _pair(stride, "stride")
     (top, bottom), (left, right) = conv_padding(padding, x.shape[1:3], (kh, kw), (sh, sw))
-    xp = np.pad(x, ((0, 0), (top, bottom), (left, right), (0, 0)))
+    pads = ((0, 0), (top, bottom), (left, right), (0, 0))
+    xp = np.pad(x, pads) if top + bottom + left + right else x
     n, hp, wp, _ = xp.shape
     ho, wo = (hp - kh) // sh + 1, (wp - kw) // sw + 1
     if ho < 1 or wo < 1:
@@ -137,6 +138,8 @@ def conv2d_backward(dy: np.ndarray, cache):
     dxp = np.zeros(padded_shape, dtype=dy.dtype)
     for i in range(kh):
         for j in range(kw):
-            dxp[:, i:i + sh * (ho - 1) + 1:sh, j:j + sw * (wo - 1) + 1:sw, :] += dcols[:, :, :, i, j]
+            rows = slice(i, i + sh * (ho - 1) + 1, sh)
+            cols_ = slice(j, j + sw * (wo - 1) + 1, sw)
+            dxp[:, rows, cols_, :] += dcols[:, :, :, i, j]
     dx = dxp[:, top:top + x_shape[1], left:left + x_shape[2], :]
     return np.ascontiguousarray(dx), dw, db
