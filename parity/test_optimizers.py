@@ -33,6 +33,8 @@ NETS = {
     "mlp": {"n_in": 64, "n_hidden": 16},
     "densenet": {"n_in": 64, "n_hidden": 32, "batchnorm": True, "dropout_rate": 0.2,
                  "l2": 1e-3},
+    # the Keras MNIST convnet on the digits upsampled to 16x16 (2x2 blocks), small filters
+    "cnn": {"image_size": 16, "filters1": 4, "filters2": 8},
 }
 
 SCHEDULES = {
@@ -83,6 +85,8 @@ def batches(net_name):
     spec = models.spec(net_name, **NETS[net_name])
     out = []
     for t, (x, y) in enumerate(digits_batches()):
+        if len(spec.input_shape()) == 3:  # NHWC images: 8x8 digits as 16x16x1
+            x = np.kron(x.reshape(-1, 8, 8), np.ones((2, 2)))[..., None]
         b = {"x": x, "y": y}
         if spec.dropout():
             b["masks"] = spec.masks(BATCH, seed=1000 + t)
@@ -123,7 +127,7 @@ def _cases():
     out = []
     for net_name in NETS:
         for case, (_, _, _, scheds) in OPTIMIZERS.items():
-            if net_name != "mlp":  # the densenet runs the study's optimizers, constant lr
+            if net_name != "mlp":  # the other nets run the study's optimizers, constant lr
                 if case not in ("sgd", "momentum", "adam") :
                     continue
                 scheds = ("constant",)
