@@ -1,0 +1,127 @@
+"""The fast JAX kernels (:mod:`kernels.accel`), in the groups of ``bench_mlp.py`` and
+``bench_conv.py``, so that one table compares them with every framework::
+
+    python -m mlsandbox.alloc pytest bench --benchmark-only --benchmark-group-by=group
+
+Entries are named ``jax-fused`` (MLP) and ``jax-fast`` (conv networks); the plain Flax
+model is the ``jax`` entry of the other files.  Run every benchmark in one process under
+one allocator (``python -m mlsandbox.alloc`` sets the tuned one; without it, glibc's
+default): ``extra_info["allocator"]`` records which.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+import models
+from bench import harness
+from kernels import optim
+from mlsandbox import alloc
+
+pytestmark = pytest.mark.jax
+RUN_STEPS = 100  # as bench_mlp.RUN_STEPS
+
+
+def _info(benchmark, group, impl, **extra):
+    benchmark.group = group
+    benchmark.extra_info.update(harness.machine_info("jax"), allocator=alloc.describe(),
+                                impl=impl, **extra)
+
+
+# -- MLP 784-10-10 on 42,000 x 784 (groups of bench_mlp.py) --------------------------
+def _mlp(benchmark, mnist_42k, group):
+    batch, source = mnist_42k
+    net = models.get("mlp", "jax", n_in=784, impl="fused")
+    params = net.spec.init(seed=0, dtype="float32")
+    _info(benchmark, group, "fused", data=source, shape=list(batch["x"].shape),
+          dtype="float32")
+    return net, params, batch
+
+
+def fused_trainer(net, params, batch, steps, optimizer="sgd", **hyper):
+    """``fn()``: one fused step (``steps=None``) or a fused run of ``steps`` on ``batch``,
+    with both layouts of X made once, outside the timed call (as the data loading)."""
+    from kernels.accel import mlp
+
+    tx = net.optimizer(optimizer, optim.resolve(optimizer, hyper))
+    data = mlp.layouts(batch["x"])
+    y = mlp.jnp.asarray(batch["y"])
+    fn = mlp.train_step(tx) if steps is None else mlp.fit(tx, steps)
+    tree = net._tree(params)
+    carry = [tree, tx.init(tree)]
+
+    def call():
+        carry[0], carry[1], loss = fn(carry[0], carry[1], data.x, data.xt, y)
+        return loss.block_until_ready()
+
+    call()
+    return call
+
+
+def test_mlp_forward_fused(benchmark, mnist_42k):
+    net, params, batch = _mlp(benchmark, mnist_42k, "mlp-forward")
+    benchmark(harness.forward(net, params, batch["x"]))
+
+
+def test_mlp_train_step_fused(benchmark, mnist_42k):
+    """One full-batch GD step (lr 0.1), hand-fused: see kernels/accel/mlp.py."""
+    net, params, batch = _mlp(benchmark, mnist_42k, "mlp-train-step")
+    benchmark(fused_trainer(net, params, batch, None, "sgd", lr=0.1))
+
+
+def test_mlp_train_run_fused(benchmark, mnist_42k):
+    """100 fused steps in one lax.scan (time per call: divide by 100 for a step)."""
+    net, params, batch = _mlp(benchmark, mnist_42k, f"mlp-train-{RUN_STEPS}-steps")
+    benchmark.extra_info["steps_per_call"] = RUN_STEPS
+    fn = fused_trainer(net, params, batch, RUN_STEPS, "sgd", lr=0.1)
+    benchmark.pedantic(fn, rounds=3 if benchmark.enabled else 1, iterations=1)
+
+
+# -- the conv networks (groups of bench_conv.py: same shapes, same data) ---------------
+CONV_SHAPES = {"tinyvgg": ({}, 32), "cnn": ({}, 128)}  # as bench_conv.SHAPES
+CONV_NETWORKS = [n for n in CONV_SHAPES if n in models.NETWORKS]
+
+
+def _conv(name, benchmark, what):
+    config, n = CONV_SHAPES[name]
+    net = models.get(name, "jax", impl="fast", **config)
+    params = net.spec.init(seed=0, dtype="float32")
+    batch = net.spec.example(n=n, seed=1, dtype="float32")
+    _info(benchmark, f"{name}-{what}", "fast", data="seeded normal noise",
+          shape=list(batch["x"].shape), dtype="float32")
+    return net, params, batch
+
+
+def jax_trainer(net, params, batch, optimizer="adam", **hyper):
+    """``fn()``: one jitted step of the adapter (``JaxNetwork.jit_step``: value_and_grad
+    and the optax update, params and state donated), state carried between calls."""
+    import jax
+    import jax.numpy as jnp
+
+    hyper = optim.resolve(optimizer, hyper)
+    tx, step = net.jit_step(optimizer, hyper)
+    ptree, stree = net._split(params)
+    trainable = {k: params[k] for k in net.spec.trainable()}
+    state = net.set_opt_state(tx.init(ptree), optimizer, optim.init(optimizer, trainable, hyper))
+    carry = [ptree, stree, state]
+    x, y, key = jnp.asarray(batch["x"]), jnp.asarray(batch["y"]), jax.random.PRNGKey(0)
+
+    def call():
+        carry[0], carry[1], carry[2], loss = step(*carry, x, y, None, key)
+        return loss.block_until_ready()
+
+    call()
+    return call
+
+
+@pytest.mark.parametrize("name", CONV_NETWORKS)
+def test_conv_forward_fast(benchmark, name):
+    net, params, batch = _conv(name, benchmark, "forward")
+    benchmark(harness.forward(net, params, batch["x"]))
+
+
+@pytest.mark.parametrize("name", CONV_NETWORKS)
+def test_conv_train_step_fast(benchmark, name):
+    """One Adam step (lr 1e-3) with the fast pool (kernels/accel/pool.py)."""
+    net, params, batch = _conv(name, benchmark, "train-step")
+    benchmark(jax_trainer(net, params, batch, "adam", lr=1e-3))
