@@ -158,3 +158,15 @@ def test_progress_bar_and_epoch_lines(capsys):
 def test_bad_data_is_named(train, match):
     with pytest.raises(ValueError, match=match):
         engine.fit("tinyvgg", "numpy", train, epochs=1, progress=False, config=CONFIG)
+
+
+@pytest.mark.keras
+def test_keras_gets_its_own_adam_unless_a_form_is_named():
+    """Without eps_hat, Keras runs its epsilon-hat Adam (torch and optax their own); the
+    reference then matches torch, and Keras differs by the documented amount."""
+    train, val = data()
+    kw = dict(epochs=2, batch_size=16, dtype="float64", progress=False, config=CONFIG, lr=1e-2)
+    keras_run = engine.fit("tinyvgg", "keras", train, val, **kw)
+    assert_close(keras_run.params, reference(eps_hat=True).params, TOL, "Keras's own Adam")
+    with pytest.raises(AssertionError):
+        assert_close(keras_run.params, reference(eps_hat=False).params, TOL, "torch's Adam")

@@ -89,9 +89,16 @@ def epoch_batches(n: int, batch_size: int, seed: int, epoch: int) -> list[np.nda
     return [order[i:i + batch_size] for i in range(0, n, batch_size)]
 
 
+#: Forms of a rule that frameworks compute differently: unless the caller names one, each
+#: framework computes its own (None), as its users would get it (Keras's Adam adds
+#: epsilon before the bias correction; see the README's conventions table).
+NATIVE_FORMS = {"adam": {"eps_hat": None}, "adamw": {"eps_hat": None},
+                "rmsprop": {"eps_in_sqrt": None}}
+
+
 def make_trainer(net, params, optimizer="adam", opt_state=None, seed=0, **hyper) -> Trainer:
     """The backend's :class:`Trainer` on ``params`` (fresh optimizer state unless given)."""
-    hyper = optim.resolve(optimizer, hyper)
+    hyper = optim.resolve(optimizer, {**NATIVE_FORMS.get(optimizer, {}), **hyper})
     trainable = {k: params[k] for k in net.spec.trainable()}
     opt_state = (optim.init(optimizer, trainable, hyper) if opt_state is None
                  else optim.check_state(optimizer, trainable, hyper, opt_state))
