@@ -91,7 +91,7 @@ def test_errors_users_expect(backend):
         est.predict(X[:, :3])
 
 
-def test_pipeline_grid_search_over_C_and_backend(cancer):
+def test_pipeline_grid_search_over_C_and_backend():
     X, y = load_breast_cancer(return_X_y=True)
     pipe = make_pipeline(StandardScaler(), LogisticRegression())
     grid = GridSearchCV(pipe, {"logisticregression__C": [0.1, 1.0],

@@ -42,14 +42,20 @@ def _objective(theta, X, y, w, C, k, fit_intercept):
 def _hessian(theta, X, y, w, C, k, fit_intercept):
     """Closed-form Hessian of :func:`_objective`, (d'k, d'k)."""
     n, d = X.shape
-    Xa = jnp.concatenate([X, jnp.ones((n, 1), X.dtype)], 1) if fit_intercept else X
-    z = Xa @ theta
     sw = jnp.sum(w)
     wn = w / sw
-    if k == 1:
-        p = jax.nn.sigmoid(z[:, 0])
-        h = (Xa * (wn * p * (1 - p))[:, None]).T @ Xa
+    if k == 1:   # blocks [[XᵀSX, XᵀS1], [1ᵀSX, 1ᵀS1]]: no copy of X with a ones column
+        z = X @ theta[:d, 0] + (theta[d, 0] if fit_intercept else 0.0)
+        p = jax.nn.sigmoid(z)
+        sx = X * (wn * p * (1 - p))[:, None]
+        h = sx.T @ X
+        if fit_intercept:
+            col = sx.sum(0)
+            corner = jnp.sum(wn * p * (1 - p))[None, None]
+            h = jnp.block([[h, col[:, None]], [col[None, :], corner]])
     else:
+        Xa = jnp.concatenate([X, jnp.ones((n, 1), X.dtype)], 1) if fit_intercept else X
+        z = Xa @ theta
         p = jax.nn.softmax(z, axis=1)                                  # (n, k)
         m = (Xa[:, :, None] * p[:, None, :]).reshape(n, -1)           # (n, d'k)
         diag = jnp.einsum("na,nk,nb->akb", Xa * wn[:, None], p, Xa)    # (d', k, d')
