@@ -26,6 +26,20 @@ from mlsandbox.compare import TRAJECTORY, assert_close, rel_err
 from parity.cases import PEERS
 
 TOL = TRAJECTORY["optimizer"]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """These nets are tiny: one BLAS and one torch thread each is faster, and on a busy
+    2-core machine two spinning threads per library make a step ~100x slower."""
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    with threadpool_limits(limits=1):
+        yield
+    torch.set_num_threads(old)
 STEPS, BATCH = 100, 32
 
 #: network -> config (digits: 64 features); densenet with batch norm, dropout and L2
@@ -285,6 +299,31 @@ def test_reduce_on_plateau_torch(mode, cooldown):
         got.append(ref.update(v))
     assert got == want
     assert len(set(got)) > 2  # the run really reduced, more than once
+
+
+@pytest.mark.parametrize("mode", ["rel", "abs"])
+@pytest.mark.parametrize("cooldown", [0, 2])
+def test_reduce_on_plateau_optax(mode, cooldown):
+    """``optax.contrib.reduce_on_plateau`` scales the updates; like Keras it reduces after
+    ``patience`` bad epochs, so optax patience 3 is the reference's (torch's) patience 2."""
+    from models._frameworks import load_flax
+
+    jax, jnp, _, optax = load_flax()
+    values = plateau_losses()
+    rtol, atol = (1e-2, 0.0) if mode == "rel" else (0.0, 1e-2)
+    tx = optax.contrib.reduce_on_plateau(factor=0.5, patience=3, rtol=rtol, atol=atol,
+                                         cooldown=cooldown, min_scale=1e-2)
+    p = {"w": jnp.zeros(1, jnp.float64)}
+    state = tx.init(p)
+    ref = ReduceLROnPlateau(0.1, factor=0.5, patience=2, threshold=1e-2, threshold_mode=mode,
+                            cooldown=cooldown, min_lr=1e-3)
+    got, want = [], []
+    for v in values:
+        _, state = tx.update(p, state, p, value=jnp.asarray(v))
+        got.append(0.1 * float(state.scale))
+        want.append(ref.update(v))
+    assert_close(np.array(got), np.array(want), 1e-12, f"optax reduce_on_plateau {mode}")
+    assert len(set(want)) > 2
 
 
 def _keras_callback_run(callback, values, weights=None):

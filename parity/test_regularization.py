@@ -27,6 +27,7 @@ from kernels.regularization import (batchnorm_backward, batchnorm_forward, dropo
                                     l2_penalty_backward, l2_penalty_forward)
 from mlsandbox.compare import assert_close, rel_err, tolerance
 from parity.cases import DTYPES, PEERS
+from parity.test_optimizers import one_thread  # noqa: F401  (module fixture: 1 thread)
 
 MOMENTUM, EPS = 0.9, 1e-3
 SHAPES = {"n7": (7, 5), "n32": (32, 128), "nhwc": (3, 4, 4, 6)}

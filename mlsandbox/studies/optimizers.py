@@ -148,6 +148,7 @@ def plot(runs: dict, labels, backends, window: int, title: str):
                    ylabel="relative deviation")
         if ref is not None and len(backends) > 1:
             ax_dev.legend()
+    fig.tight_layout()
     return fig
 
 
