@@ -2,8 +2,10 @@
 ``tf.function`` (TensorFlow backend).
 
 The loss is Keras's own ``keras.losses.binary_crossentropy(from_logits=True)`` and
-``categorical_crossentropy(from_logits=True)`` on ``keras.ops`` logits (not the sparse
-variant: TensorFlow's fused sparse softmax cross-entropy refuses second derivatives).
+``sparse_categorical_crossentropy(from_logits=True)`` on ``keras.ops`` logits; the outer
+tape's ``jacobian`` differentiates the inner tape's gradient (TensorFlow's fused sparse
+softmax cross-entropy has a second derivative under ``GradientTape``, checked against
+the reference in ``parity/test_logreg.py::test_hessian``).
 The function is traced once per (binary?, fit_intercept) with ``None`` dimensions, so new
 data shapes cost no retracing.  The loop is the shared
 :func:`mlsandbox.classical.solvers.newton.newton`.
@@ -23,8 +25,8 @@ ops = keras.ops
 
 
 def objective(theta, x, y, C, k: int, fit_intercept: bool):
-    """Penalized mean cross-entropy of flat ``theta``; ``y`` float (n,) for k = 1, else
-    one-hot (n, k)."""
+    """Penalized mean cross-entropy of flat ``theta``; ``y`` (n,) float 0/1 for k = 1,
+    else integer class ids."""
     n, d = ops.shape(x)[0], ops.shape(x)[1]
     t = ops.reshape(theta, (-1, k))
     w = t[:d]
@@ -32,14 +34,14 @@ def objective(theta, x, y, C, k: int, fit_intercept: bool):
     if k == 1:
         ce = keras.losses.binary_crossentropy(y[:, None], z, from_logits=True)
     else:
-        ce = keras.losses.categorical_crossentropy(y, z, from_logits=True)
+        ce = keras.losses.sparse_categorical_crossentropy(y, z, from_logits=True)
     return ops.mean(ce) + 0.5 / (C * ops.cast(n, x.dtype)) * ops.sum(w * w)
 
 
 @functools.lru_cache(maxsize=None)
 def _functions(k: int, fit_intercept: bool):
     spec = [tf.TensorSpec([None], tf.float64), tf.TensorSpec([None, None], tf.float64),
-            tf.TensorSpec([None] if k == 1 else [None, k], tf.float64),
+            tf.TensorSpec([None], tf.float64 if k == 1 else tf.int64),
             tf.TensorSpec([], tf.float64)]
 
     @tf.function(input_signature=spec)
@@ -62,7 +64,7 @@ def _functions(k: int, fit_intercept: bool):
 def fit(X, y, n_out, *, C, fit_intercept, tol, max_iter):
     x = tf.constant(np.asarray(X, dtype=np.float64))
     y = np.asarray(y)
-    yt = tf.constant(y.astype(np.float64) if n_out == 1 else np.eye(n_out)[y])
+    yt = tf.constant(y.astype(np.float64 if n_out == 1 else np.int64))
     c = tf.constant(C, tf.float64)
     d, k = x.shape[1], n_out
     value, value_grad_hess = _functions(k, bool(fit_intercept))
