@@ -1,4 +1,5 @@
-"""Our metrics and fold splitting against scikit-learn's, on real scores (a logistic
+"""Our metrics (NumPy, and JAX with fold masks) and fold splitting against scikit-learn's,
+on real scores (a logistic
 regression's cross-validated probabilities on breast cancer) and on crafted ties."""
 
 from __future__ import annotations
@@ -120,3 +121,29 @@ def test_metric_errors():
         M.confusion_matrix([0, 1], [0, 1, 1])
     with pytest.raises(ValueError, match="cannot be greater than the number of members"):
         stratified_kfold([0, 1, 1], 5)
+
+
+def test_jax_metrics_vmapped_over_folds(scores):
+    """The masked JAX metrics, vmapped over the five folds at once, equal scikit-learn's
+    per-fold AUC (to rounding: a pair count against trapezoids), confusion matrices and
+    accuracies, on real scores and on heavily tied ones."""
+    from mlsandbox.classical import metrics_jax as J
+
+    jax = J.jax
+    for case in ("real", "rounded", "binary-score"):
+        y, s = scores[case]
+        splits = stratified_kfold(y, 5, shuffle=True, random_state=0)
+        masks = np.zeros((5, len(y)))
+        for i, (_, test) in enumerate(splits):
+            masks[i, test] = 1
+        pred = (s >= 0.5).astype(int)
+        aucs = jax.vmap(J.roc_auc, in_axes=(None, None, 0))(y, s, masks)
+        cms = jax.vmap(J.confusion_matrix, in_axes=(None, None, 0))(y, pred, masks)
+        accs = jax.vmap(J.accuracy, in_axes=(None, None, 0))(y, pred, masks)
+        for i, (_, test) in enumerate(splits):
+            assert float(aucs[i]) == pytest.approx(skm.roc_auc_score(y[test], s[test]),
+                                                   abs=1e-14)
+            np.testing.assert_array_equal(np.asarray(cms[i]),
+                                          skm.confusion_matrix(y[test], pred[test]))
+            assert float(accs[i]) == pytest.approx(skm.accuracy_score(y[test], pred[test]),
+                                                   abs=1e-15)
