@@ -1,6 +1,6 @@
-"""Our metrics (NumPy, and JAX with fold masks) and fold splitting against scikit-learn's,
-on real scores (a logistic
-regression's cross-validated probabilities on breast cancer) and on crafted ties."""
+"""Our metrics (NumPy, and JAX with fold masks) and fold splitting against
+scikit-learn's, on real scores (a logistic regression's cross-validated probabilities on
+breast cancer) and on crafted ties."""
 
 from __future__ import annotations
 
