@@ -32,10 +32,17 @@ def test_tinyvgg_study_on_pizza_steak_sushi(shared_data, tmp_path):
 
 
 @pytest.mark.jax
-def test_cnn_study_on_mnist(shared_data, tmp_path):
+def test_cnn_study_on_mnist_checkpoints_and_resumes(shared_data, tmp_path):
+    ckpt = tmp_path / "ckpt"
     config = cnn.Config(data_dir=str(shared_data), backends="jax", epochs=1,
-                        train_limit=256, progress=False)
+                        train_limit=256, progress=False, checkpoint_dir=str(ckpt))
     out = cnn.run(config, tmp_path / "report")
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["data"] == "MNIST" and set(metrics["runs"]) == {"jax"}
     assert 0.0 <= metrics["runs"]["jax"]["final_test_accuracy"] <= 1.0
+    assert (ckpt / "cnn-jax.safetensors").is_file()
+    config.epochs = 2                              # continues at epoch 2 from the file
+    out = cnn.run(config, tmp_path / "report")
+    history = json.loads((out / "metrics.json").read_text())["runs"]["jax"]["history"]
+    assert history["epoch"] == [1, 2]
+    assert history["val_accuracy"][0] == metrics["runs"]["jax"]["final_test_accuracy"]

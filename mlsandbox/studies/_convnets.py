@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import platform
+from pathlib import Path
 
 import numpy as np
 
@@ -41,15 +42,25 @@ def load_images(data: str, data_dir=None, dtype="float32"):
 
 
 def train_all(network: str, net_config: dict, train, test, *, backends, epochs: int,
-              batch_size: int, lr: float, seed: int, dtype: str, log_dir, progress: bool):
+              batch_size: int, lr: float, seed: int, dtype: str, log_dir, progress: bool,
+              checkpoint_dir=None):
     """``{backend: FitResult}``: Adam (each framework's own), the same initial params,
-    the same batches in the same order; test set evaluated after every epoch."""
+    the same batches in the same order; test set evaluated after every epoch.
+
+    With ``checkpoint_dir`` every backend rewrites ``<dir>/<network>-<backend>.safetensors``
+    after each epoch and, when that file exists at the start, resumes from it.
+    """
     params = models.spec(network, **net_config).init(seed=seed, dtype=dtype)
     out = {}
     for b in backends:
+        ckpt = resume = None
+        if checkpoint_dir:
+            ckpt = Path(checkpoint_dir) / f"{network}-{b}.safetensors"
+            resume = ckpt if ckpt.is_file() else None
         out[b] = engine.fit(network, b, train, test, epochs=epochs, batch_size=batch_size,
                             optimizer="adam", lr=lr, eps_hat=None, dtype=dtype, seed=seed,
-                            params=params, log_dir=log_dir, progress=progress,
+                            params=None if resume else params, resume=resume,
+                            checkpoint=ckpt, log_dir=log_dir, progress=progress,
                             config=net_config)
     return out
 
@@ -95,7 +106,8 @@ def write_report(out_dir, title, intro, network, net_config, config, data_name, 
         runs = train_all(network, net_config, train, test, backends=backends,
                          epochs=config.epochs, batch_size=config.batch_size, lr=config.lr,
                          seed=config.seed, dtype=config.dtype,
-                         log_dir=report.path / "tensorboard", progress=config.progress)
+                         log_dir=report.path / "tensorboard", progress=config.progress,
+                         checkpoint_dir=config.checkpoint_dir or None)
         headers, rows, metrics = rows_and_metrics(runs)
         report.text(intro + f" {len(train[0])} training and {len(test[0])} test images, "
                     f"{config.dtype}, Adam lr {config.lr} (each framework's own Adam: "

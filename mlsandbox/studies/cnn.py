@@ -30,6 +30,8 @@ class Config:
     train_limit: int = dataclasses.field(default=0, metadata={
         "help": "use only the first N training images (0: all)"})
     seed: int = dataclasses.field(default=0, metadata={"help": "seed of params and shuffling"})
+    checkpoint_dir: str = dataclasses.field(default="", metadata={
+        "help": "rewrite <dir>/<network>-<backend>.safetensors every epoch; resume from it"})
     progress: bool = dataclasses.field(default=True, metadata={"help": "show progress bars"})
 
 
