@@ -16,16 +16,13 @@ from pathlib import Path
 
 import pytest
 
-
-def _shared_root() -> Path:
-    env = os.environ.get("MLSANDBOX_SHARED")
-    return Path(env) if env else Path(__file__).resolve().parents[2] / "shared"
+from tests.shared import shared_root
 
 
 @pytest.fixture(scope="session")
 def shared_dir() -> Path:
     """``shared/`` (read it, never write there); skips the test when it is absent."""
-    root = _shared_root()
+    root = shared_root()
     if not root.is_dir():
         pytest.skip(f"shared folder {root} not found (set MLSANDBOX_SHARED to its path)")
     return root
