@@ -44,3 +44,19 @@ def test_unknown_optimizer_is_refused(tmp_path, capsys):
     assert code == 1
     assert "unknown optimizer 'lbfgs'" in capsys.readouterr().err
     assert not (tmp_path / "r").exists()
+
+
+def test_keras_adam_form_for_the_reference(tmp_path):
+    """``--adam-eps-hat true``: the NumPy reference computes Keras's epsilon-hat Adam, so
+    Keras coincides with it and torch (which has only its own form) does not."""
+    out = tmp_path / "report"
+    code = cli.main(["study", "optimizers", "--data", "digits", "--epochs", "1",
+                     "--optimizers", "adam", "--adam-eps-hat", "true", "--dtype", "float64",
+                     "--backends", "numpy,torch,keras", "--progress", "false",
+                     "--out", str(out)])
+    assert code == 0
+    runs = json.loads((out / "metrics.json").read_text())["runs"]["adam"]
+    assert runs["keras"]["max_loss_deviation"] <= 1e-9
+    assert runs["torch"]["max_loss_deviation"] > 1e-12
+    assert runs["numpy"]["optimizer"][1]["eps_hat"] is True
+    assert "eps_hat" not in runs["torch"]["optimizer"][1]

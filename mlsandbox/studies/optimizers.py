@@ -54,8 +54,9 @@ class Config:
     momentum: float = dataclasses.field(default=0.9, metadata={"help": "momentum"})
     adam_lr: float = dataclasses.field(default=1e-3, metadata={"help": "Adam learning rate"})
     adam_eps_hat: str = dataclasses.field(default="native", metadata={
-        "help": "native (each framework's own Adam), true (Keras's form everywhere but torch "
-                "and optax, which cannot) or false"})
+        "help": "native (each framework's own Adam), true (the NumPy reference computes "
+                "Keras's epsilon-hat form; torch and optax cannot and keep theirs) or false "
+                "(refused by Keras, which has only its own form)"})
     init_scale: float = dataclasses.field(default=0.1, metadata={
         "help": "weights and biases uniform in [-s, s]"})
     train_limit: int = dataclasses.field(default=0, metadata={
@@ -67,14 +68,20 @@ class Config:
     progress: bool = dataclasses.field(default=True, metadata={"help": "show a progress bar"})
 
 
-def optimizer_hyper(label: str, config: Config) -> tuple[str, dict]:
+def optimizer_hyper(label: str, config: Config, backend: str = "numpy") -> tuple[str, dict]:
+    """Canonical optimizer and hyperparameters of ``label`` for ``backend``.  With
+    ``adam_eps_hat`` true/false the NumPy reference and Keras compute that form; torch and
+    optax have only the torch form and keep it."""
     if label == "sgd":
         return "sgd", {"lr": config.sgd_lr}
     if label == "momentum":
         return "sgd", {"lr": config.momentum_lr, "momentum": config.momentum}
     if label == "adam":
         h = {"lr": config.adam_lr}
-        if config.adam_eps_hat != "native":
+        if config.adam_eps_hat not in ("native", "true", "false"):
+            raise ValueError(f"--adam-eps-hat must be native, true or false, got "
+                             f"{config.adam_eps_hat!r}")
+        if config.adam_eps_hat != "native" and backend in ("numpy", "keras"):
             h["eps_hat"] = config.adam_eps_hat == "true"
         return "adam", h
     raise ValueError(f"unknown optimizer {label!r}; expected one of {list(OPTIMIZERS)}")
@@ -103,7 +110,7 @@ class Run:
 
 
 def train_one(backend, label, config, net_config, params, x, y, x_test, y_test, bar) -> Run:
-    name, hyper = optimizer_hyper(label, config)
+    name, hyper = optimizer_hyper(label, config, backend)
     net = models.get("mlp", backend, **net_config)
     p, state, losses, accs, times = dict(params), None, [], [], []
     for epoch in range(config.epochs):
@@ -210,7 +217,7 @@ def run(config: Config, out_dir) -> Path:
             rows.append([label, b, r.test_accuracy[-1], max(r.test_accuracy), final_loss,
                          r.ms_per_step, loss_dev, par_dev])
             metrics.setdefault(label, {})[b] = {
-                "optimizer": optimizer_hyper(label, config),
+                "optimizer": optimizer_hyper(label, config, b),
                 "final_test_accuracy": r.test_accuracy[-1],
                 "test_accuracy": r.test_accuracy, "last_epoch_mean_loss": final_loss,
                 "ms_per_step": r.ms_per_step, "max_loss_deviation": loss_dev,
