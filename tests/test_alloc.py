@@ -61,8 +61,8 @@ def test_jemalloc_missing_is_a_clear_error(monkeypatch):
 MALLINFO = """
 import ctypes, numpy as np
 class M(ctypes.Structure):
-    _fields_ = [(n, ctypes.c_size_t) for n in
-                "arena ordblks smblks hblks hblkhd usmblks fsmblks uordblks fordblks keepcost".split()]
+    _fields_ = [(n, ctypes.c_size_t) for n in ("arena ordblks smblks hblks hblkhd usmblks "
+                                              "fsmblks uordblks fordblks keepcost").split()]
 libc = ctypes.CDLL(None); libc.mallinfo2.restype = M
 a = np.ones(64 * 2**20 // 8)           # 64 MB from malloc
 m = libc.mallinfo2()

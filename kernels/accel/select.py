@@ -70,9 +70,12 @@ class FusedMLP(_Selectable):
         from kernels.accel import mlp
 
         n = len(source)
-        tx, run = self._jitted(("fused-fit", optimizer, tuple(sorted(hyper.items())), n),
-                               lambda: (lambda tx: (tx, mlp.fit(tx, n)))(
-                                   self.optimizer(optimizer, hyper)))
+
+        def make():
+            tx = self.optimizer(optimizer, hyper)
+            return tx, mlp.fit(tx, n)
+
+        tx, run = self._jitted(("fused-fit", optimizer, tuple(sorted(hyper.items())), n), make)
         ptree, _ = self._split(params)
         state = self.set_opt_state(tx.init(ptree), optimizer, opt_state)
         data = mlp.layouts(source.batch["x"])
