@@ -7,6 +7,7 @@ import pytest
 
 import models
 from mlsandbox.compare import assert_close
+from parity.cases import NETWORK_CASES
 
 SMALL = {"n_in": 6, "n_hidden": 5, "n_out": 4}
 
@@ -94,14 +95,17 @@ def test_missing_framework_names_the_install_command(monkeypatch):
         _frameworks._import("torch")
 
 
-@pytest.mark.parametrize("backend", models.BACKENDS)
-def test_native_round_trip(backend):
-    """Canonical -> the framework's own model -> canonical is the identity, and the native
-    model computes the reference's logits."""
-    net = models.get("mlp", backend, **SMALL)
+@pytest.mark.parametrize("name, backend", [
+    pytest.param(n, b, id=f"{n}-{b}") for n in NETWORK_CASES for b in models.BACKENDS])
+def test_native_round_trip(name, backend):
+    """Canonical -> the framework's own model -> canonical is the identity for every
+    network (non-trainable state such as batch norm's running statistics included)."""
+    if backend not in models.available(name):
+        pytest.skip(f"{name} has no {backend} implementation")
+    net = models.get(name, backend, **NETWORK_CASES[name]["config"])
     params = net.spec.init(seed=0, dtype="float64")
-    native = net.to_native(params)
-    back = net.from_native(native)
+    back = net.from_native(net.to_native(params))
+    assert list(back) == list(params)
     for k in params:
         np.testing.assert_array_equal(back[k], params[k])
 

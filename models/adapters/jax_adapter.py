@@ -147,7 +147,7 @@ class JaxNetwork(Network):
         return nnx.merge(graphdef, state)
 
     def from_native(self, native):
-        pure = nnx.to_pure_dict(nnx.state(native, nnx.Param, nnx.BatchStat))
+        pure = nnx.to_pure_dict(nnx.state(native, nnx.Any(nnx.Param, nnx.BatchStat)))
         return self._flat(pure)
 
     def _tree(self, params):
