@@ -210,3 +210,21 @@ def test_jax_batched_equals_one_by_one():
         c, b, *_ = solvers.fit("numpy", X[m], y[m], 1, C=Cs[i])
         assert_close(coef[i], c, 1e-10, f"batched fit {i}")
         assert_close(intercept[i], b, 1e-10, f"batched intercept {i}")
+
+
+@pytest.mark.parametrize("n_classes", [2, 4])
+@pytest.mark.parametrize("backend", PEERS)
+def test_training_on_the_penalized_loss(backend, n_classes):
+    """``Network.train`` steps on the penalized loss in every backend: 20 full-batch SGD
+    steps with momentum give the reference's losses and parameters (float64)."""
+    from mlsandbox.compare import TRAJECTORY
+
+    config = {"n_in": 30, "n_classes": n_classes, "C": 0.5}
+    spec = models.spec("logreg", **config)
+    params = spec.init(seed=13, dtype="float64")
+    batch = spec.example(n=64, seed=14, dtype="float64")
+    want = net("numpy", **config).train(params, batch, "sgd", steps=20, lr=0.5, momentum=0.9)
+    got = net(backend, **config).train(params, batch, "sgd", steps=20, lr=0.5, momentum=0.9)
+    assert_close(got[1], want[1], TRAJECTORY["optimizer"], f"{backend} losses")
+    assert_close(got[0], want[0], TRAJECTORY["optimizer"], f"{backend} params")
+    assert want[1][-1] < want[1][0]
