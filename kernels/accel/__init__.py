@@ -17,8 +17,9 @@ listed in :data:`IMPLS` per network.  The selection glue lives in
 * :mod:`kernels.accel.mlp` -- the MLP's hand-written fused loss and gradients (both
   layouts of X, hidden width padded to a multiple of 8), one jitted step and whole fused
   runs of many steps;
-* :mod:`kernels.accel.pool` -- 2x2/stride-2 max pooling as reshape + max with a
-  hand-written backward (first maximum wins, as ``reduce_window``'s gradient).
+* :mod:`kernels.accel.pool` -- 2x2/stride-2 max pooling: ``reduce_window``'s forward
+  with a hand-written, fusible backward in place of ``select_and_scatter`` (first maximum
+  wins, as everywhere).
 """
 
 from __future__ import annotations

@@ -22,9 +22,10 @@ GFLOP/s), and ``Xᵀ dZ1`` reads X against its row-major layout.  Two changes, b
 Measured (2 cores, float32, medians, interleaved in one process; prototype of the
 issue): plain ``jax.jit`` 31.7 ms per step, TF ``tf.function`` 24-26 ms; both layouts
 19.9 ms; plus padding 17.0 ms (0.65x TF); plus many steps in one ``lax.scan``
-(:func:`fit`, no host round trip and no re-dispatch) 15.7 ms per step.  In this
-session, on a loaded machine, the fused step ran at 0.68-0.71x TF interleaved (see the
-README's performance section for the benchmark table).  What did not help: a blocked
+(:func:`fit`, no host round trip and no re-dispatch) 15.7 ms per step.  This
+implementation, interleaved with TF on a loaded machine: 0.61-0.63x TF per step with
+glibc's default allocator, 0.67-0.71x with the tuned one (see the README's performance
+section).  What did not help: a blocked
 single pass over row blocks, uint8/bfloat16 storage of X, two host devices.
 
 Shapes: ``x`` (n, n_in), ``xt`` (n_in, n) (the same numbers), ``y`` (n,) integer labels,
