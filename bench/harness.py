@@ -28,16 +28,11 @@ def _cpu_name() -> str:
 
 
 def allocator() -> str:
-    """The allocator in force: an LD_PRELOADed one, glibc tunables, or glibc's default."""
-    preload = os.environ.get("LD_PRELOAD", "")
-    tunables = os.environ.get("GLIBC_TUNABLES", "")
-    if "jemalloc" in preload:
-        return f"jemalloc ({os.environ.get('MALLOC_CONF', 'default conf')})"
-    if "tcmalloc" in preload:
-        return "tcmalloc"
-    if tunables:
-        return f"glibc tunables {tunables}"
-    return "glibc default"
+    """The allocator in force (see :mod:`mlsandbox.alloc`): tuned glibc, jemalloc, or
+    glibc's default."""
+    from mlsandbox.alloc import describe
+
+    return describe()
 
 
 def machine_info(backend: str) -> dict:

@@ -9,12 +9,14 @@ far each one's loss curve and final parameters are from the NumPy reference.
 from __future__ import annotations
 
 import dataclasses
+import os
 import platform
 from pathlib import Path
 
 import numpy as np
 
 import models
+from mlsandbox.alloc import describe as describe_allocator
 from mlsandbox.data import as_features
 from mlsandbox.report import Report
 from mlsandbox.studies import common
@@ -79,12 +81,14 @@ def run(config: Config, out_dir) -> Path:
             f"max|x − x_numpy| / max(1, max|x_numpy|): the loss over all steps, and the "
             f"final parameters. ms/step is the median over chunks of {config.chunk} steps "
             f"after the first (which compiles). Machine: {platform.machine()}, "
-            f"{platform.processor() or platform.system()}.")
+            f"{platform.processor() or platform.system()}, {os.cpu_count()} cores; "
+            f"allocator: {describe_allocator()}.")
         report.table(["framework", "final loss", "train acc", "test acc", "ms/step",
                       "max loss dev", "final params dev"], rows)
         report.figure("loss_curves.png", common.plot_loss_curves(runs, title),
                       "loss curves of every framework, overlaid")
         report.metrics({"study": "mlp", "data": data_name, "config": dataclasses.asdict(config),
                         "network": net_config, "versions": common.versions(backends),
+                        "allocator": describe_allocator(),
                         "runs": metrics})
     return Path(out_dir)
