@@ -20,6 +20,13 @@ import numpy as np
 from models._spec import ContractError, Spec
 
 
+def _contiguous(v) -> np.ndarray:
+    """A C-contiguous array of ``v`` that keeps its shape (``np.ascontiguousarray`` turns a
+    0-d array such as an optimizer's step count into shape (1,))."""
+    a = np.asarray(v)
+    return a.copy(order="C") if not a.flags.c_contiguous else a
+
+
 def save_checkpoint(path, params: Mapping[str, np.ndarray], *, spec: Spec | None = None,
                     opt_state: Mapping[str, np.ndarray] | None = None,
                     meta: Mapping | None = None) -> Path:
@@ -28,9 +35,9 @@ def save_checkpoint(path, params: Mapping[str, np.ndarray], *, spec: Spec | None
 
     if spec is not None:
         spec.check_params(params)
-    tensors = {k: np.ascontiguousarray(v) for k, v in params.items()}
+    tensors = {k: _contiguous(v) for k, v in params.items()}
     for k, v in (opt_state or {}).items():
-        tensors[f"opt/{k}"] = np.ascontiguousarray(v)
+        tensors[f"opt/{k}"] = _contiguous(v)
     header = {"format": "mlsandbox-checkpoint-1", "meta": json.dumps(dict(meta or {}))}
     if spec is not None:
         header["network"] = spec.name

@@ -164,3 +164,23 @@ def test_checkpoint_failed_write_leaves_nothing(tmp_path, monkeypatch):
     with pytest.raises(OSError, match="disk full"):
         models.save_checkpoint(tmp_path / "x.safetensors", spec.init(0, "float64"), spec=spec)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_checkpoint_keeps_optimizer_state_shapes(tmp_path):
+    """A 0-d step count stays 0-d (np.ascontiguousarray would make it shape (1,))."""
+    spec = models.spec("mlp", **SMALL)
+    params = spec.init(seed=0, dtype="float64")
+    batch = spec.example(n=5, seed=1, dtype="float64")
+    net = models.get("mlp", "torch", **SMALL)
+    params, _, state = net.train(params, [batch], "sgd", lr=0.1, momentum=0.9,
+                                 return_opt_state=True)
+    path = models.save_checkpoint(tmp_path / "c.safetensors", params, spec=spec, opt_state=state)
+    _, loaded, _ = models.load_checkpoint(path, spec)
+    assert set(loaded) == set(state)
+    for k in state:
+        assert loaded[k].shape == np.shape(state[k]), k
+        np.testing.assert_array_equal(loaded[k], state[k])
+    assert loaded["step"].shape == ()
+    # and it resumes in another framework
+    models.get("mlp", "jax", **SMALL).train(params, [batch], "sgd", lr=0.1, momentum=0.9,
+                                            opt_state=loaded)

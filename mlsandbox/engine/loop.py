@@ -139,8 +139,6 @@ def fit(network, backend: str | None = None, train=None, val=None, *, epochs: in
     start = 0
     if resume is not None:
         params, opt_state, meta = models.load_checkpoint(resume, spec)
-        if "step" in opt_state:   # np.ascontiguousarray in save_checkpoint makes 0-d 1-d
-            opt_state["step"] = np.asarray(opt_state["step"]).reshape(())
         start = int(meta.get("epoch", 0))
         for k, v in meta.get("history", {}).items():
             history[k] = list(v)
