@@ -17,6 +17,7 @@ subclass, ``<name>_<backend>.py`` files each defining ``Network``) and one line 
 from __future__ import annotations
 
 import importlib
+import importlib.util
 
 from models._frameworks import FrameworkMissing
 from models._network import Network
@@ -53,15 +54,15 @@ def spec(name: str, **config) -> Spec:
         raise TypeError(f"{name}: bad config {config}: {exc}") from None
 
 
+def _module_name(name: str, backend: str) -> str:
+    package = REGISTRY[name][0]
+    return f"{package}.{package.rsplit('.', 1)[-1]}_{backend}"
+
+
 def available(name: str) -> tuple[str, ...]:
     """The backends network ``name`` is written in (a file ``<name>_<backend>.py`` each)."""
     _check_name(name)
-    package = REGISTRY[name][0]
-    found = []
-    for backend in BACKENDS:
-        if importlib.util.find_spec(f"{package}.{package.rsplit('.', 1)[-1]}_{backend}"):
-            found.append(backend)
-    return tuple(found)
+    return tuple(b for b in BACKENDS if importlib.util.find_spec(_module_name(name, b)))
 
 
 def get(name: str, backend: str, **config) -> Network:
@@ -72,22 +73,17 @@ def get(name: str, backend: str, **config) -> Network:
     and passed to the network's constructor instead of the spec.
     """
     _check_name(name)
-    options = {}
-    if backend in BACKENDS and config:
-        package = REGISTRY[name][0]
-        module_name = f"{package}.{package.rsplit('.', 1)[-1]}_{backend}"
-        if importlib.util.find_spec(module_name) is not None:
-            declared = getattr(importlib.import_module(module_name).Network, "OPTIONS", {})
-            options = {k: config.pop(k) for k in list(config) if k in declared}
-    s = spec(name, **config)
     if backend not in BACKENDS:
         raise KeyError(f"unknown backend {backend!r}; expected one of {list(BACKENDS)}")
-    package = REGISTRY[name][0]
-    module_name = f"{package}.{package.rsplit('.', 1)[-1]}_{backend}"
+    module_name = _module_name(name, backend)
     if importlib.util.find_spec(module_name) is None:
+        spec(name, **config)  # a bad config is reported before a missing port
         raise NotImplementedError(f"{name} has no {backend} implementation yet "
                                   f"(available: {list(available(name))})")
-    return importlib.import_module(module_name).Network(s, **options)
+    network_cls = importlib.import_module(module_name).Network
+    declared = getattr(network_cls, "OPTIONS", {})
+    options = {k: config.pop(k) for k in list(config) if k in declared}
+    return network_cls(spec(name, **config), **options)
 
 
 __all__ = ["BACKENDS", "NETWORKS", "REGISTRY", "ContractError", "Convention",
