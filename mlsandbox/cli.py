@@ -34,7 +34,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    if argv is None and "--no-tuned-alloc" not in sys.argv[1:]:
+    from_command_line = argv is None
+    argv = list(sys.argv[1:] if argv is None else argv)
+    no_tuned = "--no-tuned-alloc" in argv  # accepted anywhere on the line
+    argv = [a for a in argv if a != "--no-tuned-alloc"]
+    if from_command_line and not no_tuned:
         from mlsandbox import alloc  # every backend under one allocator that keeps memory
 
         alloc.reexec_tuned()

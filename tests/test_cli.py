@@ -75,3 +75,13 @@ def test_module_entry_point():
     res = subprocess.run([sys.executable, "-m", "mlsandbox", "study", "--list"],
                          capture_output=True, text=True, timeout=120)
     assert res.returncode == 0 and "mlp" in res.stdout
+
+
+def test_no_tuned_alloc_is_accepted_after_the_study_name(tmp_path):
+    res = subprocess.run([sys.executable, "-m", "mlsandbox", "study", "mlp", "--no-tuned-alloc",
+                          "--data", "digits", "--steps", "2", "--chunk", "1", "--backends",
+                          "numpy", "--progress", "false", "--out", str(tmp_path / "r")],
+                         capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert "re-running under the tuned allocator" not in res.stderr
+    assert (tmp_path / "r" / "report.md").is_file()
