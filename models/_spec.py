@@ -88,6 +88,13 @@ class Spec:
         return {"x": x, "y": y}
 
     # -- checks shared by every backend --------------------------------------------
+    def check_positive_ints(self, *fields: str) -> None:
+        """Raise ValueError naming the first of ``fields`` that is not an integer >= 1."""
+        for f in fields:
+            v = getattr(self, f)
+            if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 1:
+                raise ValueError(f"{self.name}: {f} must be a positive integer, got {v!r}")
+
     def config(self) -> dict:
         return dataclasses.asdict(self)
 

@@ -48,10 +48,7 @@ class CNNSpec(Spec):
     rate: float = 0.5
 
     def __post_init__(self):
-        for f in ("image_size", "channels", "filters1", "filters2", "n_out"):
-            v = getattr(self, f)
-            if not isinstance(v, (int, np.integer)) or v < 1:
-                raise ValueError(f"cnn: {f} must be a positive integer, got {v!r}")
+        self.check_positive_ints("image_size", "channels", "filters1", "filters2", "n_out")
         if not 0.0 <= self.rate < 1.0:
             raise ValueError(f"cnn: dropout rate must be in [0, 1), got {self.rate!r}")
         if self.side() < 1:

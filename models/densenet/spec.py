@@ -70,10 +70,7 @@ class DenseNetSpec(Spec):
     )
 
     def __post_init__(self):
-        for f in ("n_in", "n_hidden"):
-            v = getattr(self, f)
-            if not isinstance(v, (int, np.integer)) or v < 1:
-                raise ValueError(f"densenet: {f} must be a positive integer, got {v!r}")
+        self.check_positive_ints("n_in", "n_hidden")
         if not 0.0 <= self.dropout_rate < 1.0:
             raise ValueError(f"densenet: dropout_rate must lie in [0, 1), got {self.dropout_rate}")
         if self.l2 < 0:

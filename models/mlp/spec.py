@@ -39,10 +39,7 @@ class MLPSpec(Spec):
     init_scale: float = 0.5
 
     def __post_init__(self):
-        for f in ("n_in", "n_hidden", "n_out"):
-            v = getattr(self, f)
-            if not isinstance(v, (int, np.integer)) or v < 1:
-                raise ValueError(f"mlp: {f} must be a positive integer, got {v!r}")
+        self.check_positive_ints("n_in", "n_hidden", "n_out")
 
     @property
     def n_classes(self) -> int:

@@ -47,10 +47,7 @@ class TinyVGGSpec(Spec):
     padding: str = "valid"
 
     def __post_init__(self):
-        for f in ("image_size", "channels", "hidden", "n_out"):
-            v = getattr(self, f)
-            if not isinstance(v, (int, np.integer)) or v < 1:
-                raise ValueError(f"tinyvgg: {f} must be a positive integer, got {v!r}")
+        self.check_positive_ints("image_size", "channels", "hidden", "n_out")
         if self.padding not in ("valid", "same"):
             raise ValueError(f"tinyvgg: padding must be 'valid' (the course's padding=0) or "
                              f"'same' (padding=1), got {self.padding!r}")
