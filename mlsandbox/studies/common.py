@@ -12,6 +12,25 @@ import models
 from mlsandbox.compare import rel_err
 from mlsandbox.report import new_figure
 
+# -- the flags every network study shares (fresh Field objects: one per Config class) ----
+def data_dir_field():
+    return dataclasses.field(default="", metadata={
+        "help": "data directory (else $MLSANDBOX_DATA, else the user cache)"})
+
+
+def backends_field():
+    return dataclasses.field(default="all", metadata={
+        "help": "comma list of numpy,jax,torch,keras or 'all'"})
+
+
+def dtype_field():
+    return dataclasses.field(default="float32", metadata={"help": "float32 or float64"})
+
+
+def progress_field():
+    return dataclasses.field(default=True, metadata={"help": "show progress bars"})
+
+
 COLORS = {"numpy": "#4c72b0", "jax": "#dd8452", "torch": "#c44e52", "keras": "#55a868"}
 
 

@@ -28,18 +28,16 @@ HELP = "MLP 784-10-10 by full-batch gradient descent in all four frameworks"
 class Config:
     data: str = dataclasses.field(default="auto", metadata={
         "help": "auto (MNIST if found, else the embedded digits), mnist, fashion or digits"})
-    data_dir: str = dataclasses.field(default="", metadata={
-        "help": "data directory (else $MLSANDBOX_DATA, else the user cache)"})
-    backends: str = dataclasses.field(default="all", metadata={
-        "help": "comma list of numpy,jax,torch,keras or 'all'"})
-    dtype: str = dataclasses.field(default="float32", metadata={"help": "float32 or float64"})
+    data_dir: str = common.data_dir_field()
+    backends: str = common.backends_field()
+    dtype: str = common.dtype_field()
     steps: int = dataclasses.field(default=500, metadata={"help": "gradient-descent steps"})
     lr: float = dataclasses.field(default=0.1, metadata={"help": "learning rate"})
     hidden: int = dataclasses.field(default=10, metadata={"help": "hidden units"})
     seed: int = dataclasses.field(default=0, metadata={"help": "seed of the initial parameters"})
     chunk: int = dataclasses.field(default=50, metadata={
         "help": "steps per call to train() (the progress bar moves once per chunk)"})
-    progress: bool = dataclasses.field(default=True, metadata={"help": "show a progress bar"})
+    progress: bool = common.progress_field()
 
 
 def run(config: Config, out_dir) -> Path:

@@ -38,13 +38,11 @@ OPTIMIZERS = ("sgd", "momentum", "adam")
 class Config:
     data: str = dataclasses.field(default="auto", metadata={
         "help": "auto (MNIST if found, else the embedded digits), mnist, fashion or digits"})
-    data_dir: str = dataclasses.field(default="", metadata={
-        "help": "data directory (else $MLSANDBOX_DATA, else the user cache)"})
-    backends: str = dataclasses.field(default="all", metadata={
-        "help": "comma list of numpy,jax,torch,keras or 'all'"})
+    data_dir: str = common.data_dir_field()
+    backends: str = common.backends_field()
     optimizers: str = dataclasses.field(default="sgd,momentum,adam", metadata={
         "help": "comma list of sgd, momentum, adam"})
-    dtype: str = dataclasses.field(default="float32", metadata={"help": "float32 or float64"})
+    dtype: str = common.dtype_field()
     epochs: int = dataclasses.field(default=30, metadata={"help": "epochs per run"})
     batch_size: int = dataclasses.field(default=32, metadata={"help": "minibatch size"})
     hidden: int = dataclasses.field(default=25, metadata={"help": "hidden units"})
@@ -65,7 +63,7 @@ class Config:
     torch_threads: int = dataclasses.field(default=0, metadata={
         "help": "torch.set_num_threads for the run (0: torch's default); on a busy 2-core "
                 "machine 1 thread runs this small net ~100x faster than 2 spinning ones"})
-    progress: bool = dataclasses.field(default=True, metadata={"help": "show a progress bar"})
+    progress: bool = common.progress_field()
 
 
 def optimizer_hyper(label: str, config: Config, backend: str = "numpy") -> tuple[str, dict]:

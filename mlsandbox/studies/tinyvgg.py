@@ -19,11 +19,9 @@ HELP = "TinyVGG on pizza_steak_sushi (or Fashion-MNIST) in all four frameworks"
 class Config:
     data: str = dataclasses.field(default="pizza_steak_sushi", metadata={
         "help": "pizza_steak_sushi (64x64x3) or fashion (Fashion-MNIST, 28x28x1)"})
-    data_dir: str = dataclasses.field(default="", metadata={
-        "help": "data directory (else $MLSANDBOX_DATA, else the user cache)"})
-    backends: str = dataclasses.field(default="all", metadata={
-        "help": "comma list of numpy,jax,torch,keras or 'all'"})
-    dtype: str = dataclasses.field(default="float32", metadata={"help": "float32 or float64"})
+    data_dir: str = common.data_dir_field()
+    backends: str = common.backends_field()
+    dtype: str = common.dtype_field()
     epochs: int = dataclasses.field(default=5, metadata={"help": "epochs"})
     batch_size: int = dataclasses.field(default=32, metadata={"help": "batch size"})
     lr: float = dataclasses.field(default=1e-3, metadata={"help": "Adam learning rate"})
@@ -33,7 +31,7 @@ class Config:
     seed: int = dataclasses.field(default=0, metadata={"help": "seed of params and shuffling"})
     checkpoint_dir: str = dataclasses.field(default="", metadata={
         "help": "rewrite <dir>/<network>-<backend>.safetensors every epoch; resume from it"})
-    progress: bool = dataclasses.field(default=True, metadata={"help": "show progress bars"})
+    progress: bool = common.progress_field()
 
 
 def run(config: Config, out_dir) -> Path:
