@@ -82,14 +82,36 @@ CONV_SHAPES = {"tinyvgg": ({}, 32), "cnn": ({}, 128)}  # as bench_conv.SHAPES
 CONV_NETWORKS = [n for n in CONV_SHAPES if n in models.NETWORKS]
 
 
-def _conv(name, benchmark, what):
+#: the conv networks' kernel sets (kernels/accel/select.py): "fast" is pure XLA (the
+#: pool), "onednn" adds oneDNN's convolutions as custom calls (skipped, with the reason,
+#: where they cannot be built)
+CONV_IMPLS = ["fast", "onednn"]
+
+
+def _conv(name, impl, benchmark, what):
+    from kernels.accel import native
+
+    if impl == "onednn" and native.unavailable() is not None:
+        pytest.skip(f"impl='onednn': {native.unavailable()}")
     config, n = CONV_SHAPES[name]
-    net = models.get(name, "jax", impl="fast", **config)
+    net = models.get(name, "jax", impl=impl, **config)
     params = net.spec.init(seed=0, dtype="float32")
     batch = net.spec.example(n=n, seed=1, dtype="float32")
-    _info(benchmark, f"{name}-{what}", "fast", data="seeded normal noise",
+    _info(benchmark, f"{name}-{what}", impl, data="seeded normal noise",
           shape=list(batch["x"].shape), dtype="float32")
+    if impl == "onednn":
+        benchmark.extra_info["onednn"] = _onednn_version()
     return net, params, batch
+
+
+def _onednn_version() -> str:
+    from kernels.accel import native
+
+    root = native.onednn_root()
+    header = root / "include" / "oneapi" / "dnnl" / "dnnl_version.h"
+    fields = dict(line.split()[1:3] for line in header.read_text().splitlines()
+                  if line.startswith("#define DNNL_VERSION_") and len(line.split()) >= 3)
+    return ".".join(fields.get(f"DNNL_VERSION_{k}", "?") for k in ("MAJOR", "MINOR", "PATCH"))
 
 
 def jax_trainer(net, params, batch, optimizer="adam", **hyper):
@@ -114,14 +136,16 @@ def jax_trainer(net, params, batch, optimizer="adam", **hyper):
     return call
 
 
+@pytest.mark.parametrize("impl", CONV_IMPLS)
 @pytest.mark.parametrize("name", CONV_NETWORKS)
-def test_conv_forward_fast(benchmark, name):
-    net, params, batch = _conv(name, benchmark, "forward")
+def test_conv_forward_fast(benchmark, name, impl):
+    net, params, batch = _conv(name, impl, benchmark, "forward")
     benchmark(harness.forward(net, params, batch["x"]))
 
 
+@pytest.mark.parametrize("impl", CONV_IMPLS)
 @pytest.mark.parametrize("name", CONV_NETWORKS)
-def test_conv_train_step_fast(benchmark, name):
-    """One Adam step (lr 1e-3) with the fast pool (kernels/accel/pool.py)."""
-    net, params, batch = _conv(name, benchmark, "train-step")
+def test_conv_train_step_fast(benchmark, name, impl):
+    """One Adam step (lr 1e-3) with the kernel set ``impl`` (kernels/accel/select.py)."""
+    net, params, batch = _conv(name, impl, benchmark, "train-step")
     benchmark(jax_trainer(net, params, batch, "adam", lr=1e-3))

@@ -175,7 +175,152 @@ def test_max_pool_2x2_refuses_an_image_smaller_than_its_window():
         max_pool_2x2(np.zeros((1, 1, 4, 1), np.float32))
 
 
-# -- the convolutional networks with impl="fast" vs the NumPy reference ----------------
+# -- oneDNN convolutions as XLA custom calls (kernels/accel/conv.py) vs kernels.conv ------
+def _onednn_reason():
+    from kernels.accel import native
+
+    return native.unavailable("onednn_conv")
+
+
+needs_onednn = pytest.mark.skipif(_onednn_reason() is not None,
+                                  reason=f"impl='onednn': {_onednn_reason()}")
+
+#: (x shape, kernel shape, strides, padding): TinyVGG's and the MNIST CNN's layers,
+#: strides 2 with 'same', asymmetric explicit pads, 1x1 and even kernels, odd images,
+#: a batch of one
+CONV_GEOMETRIES = {
+    "tinyvgg-conv1": ((2, 64, 64, 3), (3, 3, 3, 10), (1, 1), "valid"),
+    "tinyvgg-conv2-same": ((2, 28, 28, 10), (3, 3, 10, 10), (1, 1), "same"),
+    "cnn-conv1": ((3, 28, 28, 1), (3, 3, 1, 32), (1, 1), "valid"),
+    "cnn-conv2": ((3, 13, 13, 32), (3, 3, 32, 64), (1, 1), "valid"),
+    "stride2-same": ((2, 9, 7, 4), (3, 3, 4, 5), (2, 2), "same"),
+    "stride21-pads": ((1, 8, 9, 2), (3, 2, 2, 3), (2, 1), ((1, 0), (2, 1))),
+    "1x1": ((2, 5, 5, 6), (1, 1, 6, 4), (1, 1), "valid"),
+    "even-kernel": ((1, 7, 6, 3), (2, 4, 3, 2), (1, 1), "same"),
+}
+
+
+def _conv_reference(geometry, seed, bias_relu):
+    from kernels.activations import relu_backward, relu_forward
+    from kernels.conv import conv2d_backward, conv2d_forward, conv_padding
+
+    xs, ws, strides, padding = geometry
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=xs).astype(np.float32)
+    w = (rng.normal(size=ws) / np.sqrt(np.prod(ws[:3]))).astype(np.float32)
+    b = rng.normal(scale=0.1, size=ws[3]).astype(np.float32) if bias_relu else None
+    z, cache = conv2d_forward(x, w, b, stride=strides, padding=padding)
+    y, mask = relu_forward(z) if bias_relu else (z, None)
+    dy = rng.normal(size=y.shape).astype(np.float32)
+    dx, dw, db = conv2d_backward(relu_backward(dy, mask) if bias_relu else dy, cache)
+    pads = conv_padding(padding, xs[1:3], ws[:2], strides)
+    return (x, w, b, pads), y, dy, (dx, dw, db)
+
+
+@needs_onednn
+@pytest.mark.parametrize("bias_relu", [False, True], ids=["conv2d", "conv2d_bias_relu"])
+@pytest.mark.parametrize("geometry", list(CONV_GEOMETRIES))
+def test_onednn_conv_forward_and_vjp(geometry, bias_relu):
+    """float32 (the dtype the custom calls serve): y and every cotangent, 1e-5 / 1e-4."""
+    import jax
+
+    from kernels.accel.conv import conv2d, conv2d_bias_relu
+
+    g = CONV_GEOMETRIES[geometry]
+    (x, w, b, pads), want, dy, want_grads = _conv_reference(g, len(geometry), bias_relu)
+    if bias_relu:
+        fn = jax.jit(lambda x, w, b: conv2d_bias_relu(x, w, b, g[2], pads))
+        got, pullback = jax.vjp(fn, x, w, b)
+    else:
+        fn = jax.jit(lambda x, w: conv2d(x, w, g[2], pads))
+        got, pullback = jax.vjp(fn, x, w)
+        want_grads = want_grads[:2]
+    if bias_relu:
+        assert (want == 0).mean() > 0.2  # the ReLU masks a real share of the gradient
+    grads = pullback(jax.numpy.asarray(dy))
+    tol = tolerance("float32")
+    assert got.dtype.name == "float32" and got.shape == want.shape
+    assert_close(np.asarray(got), want, tol, f"{geometry} output")
+    for name, g_, w_ in zip(("dx", "dw", "db"), grads, want_grads):
+        assert g_.dtype.name == "float32"
+        assert_close(np.asarray(g_), w_, tolerance("float32", "grad"), f"{geometry} {name}")
+
+
+@needs_onednn
+def test_onednn_conv_dispatch():
+    """float32 NHWC/HWIO goes to the custom call; float64, dilation, feature groups and
+    other layouts go to XLA's convolution, with XLA's numbers."""
+    from jax import lax
+
+    from models._frameworks import load_flax
+
+    jax, jnp = load_flax()[:2]  # x64 on before any array is made
+
+    from kernels.accel.conv import conv_general_dilated
+
+    def lowered(fn, *args):
+        return jax.jit(fn).lower(*args).as_text()
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(2, 9, 9, 4))
+    w = rng.normal(size=(3, 3, 4, 6))
+    nhwc = ("NHWC", "HWIO", "NHWC")
+    calls = {
+        "float32": (lambda f: lambda x, w: f(x, w, (1, 1), "SAME", dimension_numbers=nhwc),
+                    np.float32, True),
+        "float64": (lambda f: lambda x, w: f(x, w, (1, 1), "SAME", dimension_numbers=nhwc),
+                    np.float64, False),
+        "dilated": (lambda f: lambda x, w: f(x, w, (1, 1), "VALID", rhs_dilation=(2, 2),
+                                             dimension_numbers=nhwc), np.float32, False),
+        "groups": (lambda f: lambda x, w: f(x, w[:, :, :2], (1, 1), "VALID",
+                                            feature_group_count=2, dimension_numbers=nhwc),
+                   np.float32, False),
+        "nchw": (lambda f: lambda x, w: f(x.transpose(0, 3, 1, 2), w.transpose(3, 2, 0, 1),
+                                          (1, 1), "VALID"), np.float32, False),
+    }
+    for what, (make, dtype, custom) in calls.items():
+        xa, wa = jnp.asarray(x.astype(dtype)), jnp.asarray(w.astype(dtype))
+        text = lowered(make(conv_general_dilated), xa, wa)
+        assert ("mlsandbox_conv_fwd" in text) == custom, what
+        got = np.asarray(jax.jit(make(conv_general_dilated))(xa, wa))
+        want = np.asarray(jax.jit(make(lax.conv_general_dilated))(xa, wa))
+        assert_close(got, want, tolerance(np.dtype(dtype).name), what)
+
+
+@needs_onednn
+def test_onednn_conv_under_vmap():
+    """``jax.vmap`` runs the custom call once per element: per-example kernel gradients
+    equal the loop over examples."""
+    import jax
+
+    from kernels.accel.conv import conv2d
+
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(3, 1, 8, 8, 2)).astype(np.float32)   # 3 examples of batch 1
+    w = rng.normal(size=(3, 3, 2, 4)).astype(np.float32)
+
+    def grad_w(xi):
+        return jax.grad(lambda w: (conv2d(xi, w, (1, 1), ((1, 1), (1, 1))) ** 2).sum())(w)
+
+    got = np.asarray(jax.jit(jax.vmap(grad_w))(x))
+    want = np.stack([np.asarray(grad_w(xi)) for xi in x])
+    assert_close(got, want, tolerance("float32", "grad"), "per-example dw")
+
+
+@needs_onednn
+@pytest.mark.parametrize("kind", ["forward", "backward_data", "backward_weights"])
+def test_onednn_runs_a_jit_kernel_for_the_networks_shapes(kind):
+    """oneDNN's reference loop (``ref:any``) would be slower than XLA: the layers of
+    TinyVGG and the MNIST CNN get one of its JIT kernels on this CPU."""
+    from kernels.accel.conv import implementation
+
+    for xs, ws in [((32, 64, 64, 3), (3, 3, 3, 10)), ((32, 62, 62, 10), (3, 3, 10, 10)),
+                   ((128, 28, 28, 1), (3, 3, 1, 32)), ((128, 13, 13, 32), (3, 3, 32, 64))]:
+        name = implementation(kind, xs, ws)
+        assert name and not name.startswith(("ref", "error")), (kind, xs, ws, name)
+
+
+# -- the convolutional networks with impl="fast" / "onednn" vs the NumPy reference ------
 CONV = {
     "tinyvgg-20": ("tinyvgg", {"image_size": 20}, 3),
     "tinyvgg-64x64x3": ("tinyvgg", {}, 2),
@@ -183,29 +328,34 @@ CONV = {
                                          "padding": "same"}, 3),
     "cnn-28x28x1": ("cnn", {}, 3),
 }
-CONV_CELLS = [pytest.param(c, d, id=f"{c}-{d}") for c, d in itertools.product(CONV, DTYPES)]
+CONV_CELLS = [pytest.param(c, d, impl, id=f"{c}-{d}-{impl}",
+                           marks=[needs_onednn] if impl == "onednn" else [])
+              for c, d, impl in itertools.product(CONV, DTYPES, ["fast", "onednn"])]
 
 
 @functools.lru_cache(maxsize=None)
-def conv_case(case, dtype):
+def conv_reference(case, dtype):
     name, config, n = CONV[case]
     ref = models.get(name, "numpy", **config)
     params = ref.spec.init(seed=3, dtype=dtype)
     batch = ref.spec.example(n=n, seed=4, dtype=dtype)
-    fast = models.get(name, "jax", impl="fast", **config)
-    return fast, params, batch, ref.forward(params, batch), ref.loss_and_grads(params, batch)
+    return params, batch, ref.forward(params, batch), ref.loss_and_grads(params, batch)
 
 
-@pytest.mark.parametrize("case, dtype", CONV_CELLS)
-def test_fast_conv_network_forward_loss_grads(case, dtype):
-    fast, params, batch, want, (want_loss, want_grads) = conv_case(case, dtype)
-    assert fast.impl == "fast"
+@pytest.mark.parametrize("case, dtype, impl", CONV_CELLS)
+def test_fast_conv_network_forward_loss_grads(case, dtype, impl):
+    """float64 with impl="onednn" is XLA's convolution (oneDNN has none in float64), so
+    the float64 cells hold the fallback to the same 1e-10."""
+    name, config, _ = CONV[case]
+    fast = models.get(name, "jax", impl=impl, **config)
+    params, batch, want, (want_loss, want_grads) = conv_reference(case, dtype)
+    assert fast.impl == impl
     got = fast.forward(params, batch)
     assert got.dtype.name == dtype
-    assert_close(got, want, tolerance(dtype), f"{case} fast logits")
+    assert_close(got, want, tolerance(dtype), f"{case} {impl} logits")
     loss, grads = fast.loss_and_grads(params, batch)
-    assert_close(loss, want_loss, tolerance(dtype), f"{case} fast loss")
-    assert_close(grads, want_grads, tolerance(dtype, "grad"), f"{case} fast gradients")
+    assert_close(loss, want_loss, tolerance(dtype), f"{case} {impl} loss")
+    assert_close(grads, want_grads, tolerance(dtype, "grad"), f"{case} {impl} gradients")
 
 
 def test_fast_tinyvgg_adam_trajectory():
@@ -221,7 +371,28 @@ def test_fast_tinyvgg_adam_trajectory():
     assert_close(got[0], want[0], TRAJECTORY["optimizer"], "params")
 
 
+@needs_onednn
+@pytest.mark.parametrize("name", ["tinyvgg", "cnn"])
+def test_onednn_network_adam_trajectory_float32(name):
+    """Ten Adam steps on minibatches, float32, every convolution a oneDNN custom call
+    (the adapter's fused scan around them): losses 1e-5 and params 1e-5 of the NumPy
+    reference run in float32, the CNN's dropout masks injected."""
+    config = {"image_size": 20} if name == "tinyvgg" else {}
+    ref = models.get(name, "numpy", **config)
+    fast = models.get(name, "jax", impl="onednn", **config)
+    params = ref.spec.init(seed=5, dtype="float32")
+    batches = [ref.spec.example(n=4, seed=10 + i, dtype="float32") for i in range(10)]
+    if ref.spec.dropout():
+        for i, b in enumerate(batches):
+            b["masks"] = ref.spec.masks(4, seed=100 + i, dtype="float32")
+    want = ref.train(params, batches, "adam", lr=1e-3)
+    got = fast.train(params, batches, "adam", lr=1e-3)
+    assert_close(got[1], want[1], tolerance("float32"), "losses")
+    assert_close(got[0], want[0], tolerance("float32"), "params")
+
+
 def test_fast_conv_impl_is_a_backend_option():
     assert models.get("tinyvgg", "jax").impl == "xla"
-    with pytest.raises(ValueError, match=r"impl='fused'.*expected one of \['xla', 'fast'\]"):
+    with pytest.raises(ValueError,
+                       match=r"impl='fused'.*expected one of \['xla', 'fast', 'onednn'\]"):
         models.get("tinyvgg", "jax", impl="fused")

@@ -27,8 +27,8 @@ from __future__ import annotations
 #: network -> the ``impl=`` values its JAX backend accepts (the first is the default)
 IMPLS = {
     "mlp": ("xla", "fused"),
-    "tinyvgg": ("xla", "fast"),
-    "cnn": ("xla", "fast"),
+    "tinyvgg": ("xla", "fast", "onednn"),
+    "cnn": ("xla", "fast", "onednn"),
 }
 
 __all__ = ["IMPLS"]

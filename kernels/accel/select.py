@@ -87,19 +87,37 @@ class FusedMLP(_Selectable):
 
 
 class FastConv(_Selectable):
-    """``impl="fast"`` for the convolutional networks: the Flax module is built with the
-    ops of :mod:`kernels.accel` passed to its constructor (``pool=`` today), everything
-    else as written.  One mixin for every conv network: it reads the name from the spec."""
+    """The convolutional networks' kernel sets; the Flax module is built with the ops of
+    :mod:`kernels.accel` passed to its constructor, everything else as written:
 
-    OPTIONS = {"impl": ("xla", "fast")}
+    * ``impl="fast"``: ``pool=`` :func:`kernels.accel.pool.max_pool_2x2` (pure XLA);
+    * ``impl="onednn"``: that pool, and oneDNN's convolutions as XLA custom calls
+      (:mod:`kernels.accel.conv`): ``block=conv_relu`` runs each convolution with its bias
+      and ReLU as one call, ``conv=conv_general_dilated`` any convolution outside a block
+      (float32; other dtypes keep XLA's convolution).
+
+    One mixin for every conv network: it reads the name from the spec."""
+
+    OPTIONS = {"impl": ("xla", "fast", "onednn")}
 
     def __init__(self, spec, *, impl: str | None = None):
         self.NETWORK = spec.name
         super().__init__(spec, impl=impl)
+        if self.impl == "onednn":
+            from kernels.accel import native
+
+            reason = native.unavailable("onednn_conv")
+            if reason is not None:
+                raise native.NativeUnavailable(f"{spec.name}/jax impl='onednn': {reason}")
 
     def build(self, dtype, rngs):
         if self.impl == "xla":
             return super().build(dtype, rngs)
         from kernels.accel.pool import max_pool_2x2
 
-        return self.module(self.spec, dtype=dtype, rngs=rngs, pool=max_pool_2x2)
+        ops = {"pool": max_pool_2x2}
+        if self.impl == "onednn":
+            from kernels.accel.conv import conv_general_dilated, conv_relu
+
+            ops.update(conv=conv_general_dilated, block=conv_relu)
+        return self.module(self.spec, dtype=dtype, rngs=rngs, **ops)

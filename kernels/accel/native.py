@@ -1,0 +1,156 @@
+"""The C++ kernels in ``kernels/accel/csrc``: found, compiled once, loaded, registered.
+
+A kernel here is an XLA FFI handler (``xla/ffi/api/ffi.h``, shipped in jaxlib's
+``include`` folder) linked against oneDNN.  Nothing is compiled at install time: the
+first use compiles the source with the system's C++ compiler (``$CXX`` or ``g++``, a few
+seconds) into a cache folder and later uses load it from there.  The library's file name
+carries a hash of everything that went into it (source, compiler, flags, jaxlib and
+oneDNN), so a change to any of them builds a new one; a build is written under a
+temporary name and renamed into place, so an interrupted build leaves nothing half
+written.
+
+Where things are looked for:
+
+* oneDNN: ``$MLSANDBOX_ONEDNN_ROOT``, then this Python's prefix (where the PyPI wheels
+  ``onednn-devel-cpu-gomp`` / ``onednn-cpu-gomp``, dependencies of this project on
+  Linux x86_64, put ``include/oneapi/dnnl`` and ``lib/libdnnl.so``), then ``/usr/local``
+  and ``/usr`` (Debian's ``libdnnl-dev``);
+* the cache: ``$MLSANDBOX_CACHE``, else ``$XDG_CACHE_HOME/mlsandbox``, else
+  ``~/.cache/mlsandbox``; libraries go in its ``native/`` folder.
+
+:func:`unavailable` says why a kernel cannot be built here (``None`` when it can), so
+callers and tests can say so instead of failing deep inside a compile.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+CSRC = Path(__file__).with_name("csrc")
+FLAGS = ("-O2", "-std=c++17", "-shared", "-fPIC", "-w")
+
+#: kernel name -> (source file in csrc/, libraries to link, FFI targets it defines)
+KERNELS = {
+    "onednn_conv": ("onednn_conv.cc", ("dnnl",),
+                    ("mlsandbox_conv_fwd", "mlsandbox_conv_bias_relu_fwd",
+                     "mlsandbox_conv_bwd_data",
+                     "mlsandbox_conv_bwd_weights")),
+}
+
+
+class NativeUnavailable(RuntimeError):
+    """A C++ kernel cannot be built or loaded here; the message says what is missing."""
+
+
+def cache_dir() -> Path:
+    if os.environ.get("MLSANDBOX_CACHE"):
+        return Path(os.environ["MLSANDBOX_CACHE"])
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "mlsandbox"
+
+
+def onednn_root() -> Path | None:
+    """The first prefix holding both oneDNN's headers and its shared library."""
+    env = os.environ.get("MLSANDBOX_ONEDNN_ROOT")
+    candidates = [Path(env)] if env else [Path(sys.prefix), Path("/usr/local"), Path("/usr")]
+    for root in candidates:
+        header = root / "include" / "oneapi" / "dnnl" / "dnnl.hpp"
+        libs = [root / "lib", root / "lib" / "x86_64-linux-gnu", root / "lib64"]
+        if header.is_file() and any(any(d.glob("libdnnl.so*")) for d in libs if d.is_dir()):
+            return root
+    return None
+
+
+def _libdir(root: Path) -> Path:
+    for d in (root / "lib", root / "lib" / "x86_64-linux-gnu", root / "lib64"):
+        if d.is_dir() and any(d.glob("libdnnl.so*")):
+            return d
+    raise NativeUnavailable(f"no libdnnl.so under {root}")
+
+
+def _compiler() -> str | None:
+    return shutil.which(os.environ.get("CXX", "g++"))
+
+
+def unavailable(name: str = "onednn_conv") -> str | None:
+    """Why kernel ``name`` cannot be used in this process, or ``None`` if it can."""
+    if sys.platform != "linux":
+        return f"the C++ kernels are built for Linux only (this is {sys.platform})"
+    if _compiler() is None:
+        return (f"no C++ compiler: {os.environ.get('CXX', 'g++')} is not on PATH "
+                "(install g++ or set CXX)")
+    if "dnnl" in KERNELS[name][1] and onednn_root() is None:
+        where = os.environ.get("MLSANDBOX_ONEDNN_ROOT") or f"{sys.prefix}, /usr/local, /usr"
+        return ("oneDNN not found (include/oneapi/dnnl/dnnl.hpp and lib/libdnnl.so under "
+                f"{where}); pip install onednn-devel-cpu-gomp==2023.2.0, or apt-get install "
+                "libdnnl-dev, or set MLSANDBOX_ONEDNN_ROOT")
+    return None
+
+
+def _command(name: str, out: Path) -> list[str]:
+    import jax.ffi
+
+    source, libs, _ = KERNELS[name]
+    root = onednn_root()
+    cmd = [_compiler(), *FLAGS, str(CSRC / source), "-o", str(out),
+           f"-I{jax.ffi.include_dir()}"]
+    if root is not None and "dnnl" in libs:
+        libdir = _libdir(root)
+        cmd += [f"-I{root / 'include'}", f"-L{libdir}", f"-Wl,-rpath,{libdir}"]
+    return cmd + [f"-l{lib}" for lib in libs]
+
+
+def _fingerprint(name: str) -> str:
+    import jaxlib
+
+    source = (CSRC / KERNELS[name][0]).read_bytes()
+    version = subprocess.run([_compiler(), "--version"], capture_output=True, text=True).stdout
+    parts = [source, version.encode(), jaxlib.__version__.encode(),
+             " ".join(_command(name, Path("out"))).encode()]
+    root = onednn_root()
+    if root is not None:
+        header = root / "include" / "oneapi" / "dnnl" / "dnnl_version.h"
+        parts.append(header.read_bytes() if header.is_file() else b"")
+    return hashlib.sha256(b"\0".join(parts)).hexdigest()[:16]
+
+
+def build(name: str = "onednn_conv") -> Path:
+    """The compiled library of kernel ``name``, compiling it first if it is not cached."""
+    reason = unavailable(name)
+    if reason is not None:
+        raise NativeUnavailable(f"{name}: {reason}")
+    folder = cache_dir() / "native"
+    target = folder / f"{name}-{_fingerprint(name)}.so"
+    if target.is_file():
+        return target
+    folder.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=folder, prefix=f".{name}-") as tmp:
+        out = Path(tmp) / target.name
+        done = subprocess.run(_command(name, out), capture_output=True, text=True)
+        if done.returncode != 0:
+            raise NativeUnavailable(f"{name}: compiling {KERNELS[name][0]} failed "
+                                    f"({' '.join(_command(name, out))}):\n"
+                                    f"{done.stderr[-4000:]}")
+        os.replace(out, target)
+    return target
+
+
+@functools.lru_cache(maxsize=None)
+def load(name: str = "onednn_conv") -> ctypes.CDLL:
+    """Builds (if needed) and loads kernel ``name`` and registers its FFI targets for the
+    CPU platform; once per process."""
+    import jax.ffi
+
+    lib = ctypes.CDLL(str(build(name)))
+    for target in KERNELS[name][2]:
+        jax.ffi.register_ffi_target(target, jax.ffi.pycapsule(getattr(lib, target)),
+                                    platform="cpu")
+    return lib
