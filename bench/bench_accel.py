@@ -3,8 +3,9 @@
 
     python -m mlsandbox.alloc pytest bench --benchmark-only --benchmark-group-by=group
 
-Entries are named ``jax-fused`` (MLP) and ``jax-fast`` (conv networks); the plain Flax
-model is the ``jax`` entry of the other files.  Run every benchmark in one process under
+Entries carry the kernel set in their id: ``[fused]`` / ``[onednn]`` for the MLP,
+``[<net>-fast]`` / ``[<net>-onednn]`` for the conv networks; the plain Flax model is the
+``jax`` entry of the other files.  Run every benchmark in one process under
 one allocator (``python -m mlsandbox.alloc`` sets the tuned one; without it, glibc's
 default): ``extra_info["allocator"]`` records which.
 """
@@ -29,11 +30,24 @@ def _info(benchmark, group, impl, **extra):
 
 
 # -- MLP 784-10-10 on 42,000 x 784 (groups of bench_mlp.py) --------------------------
-def _mlp(benchmark, mnist_42k, group):
+#: the MLP's kernel sets (kernels/accel/select.py): "fused" is pure XLA, "onednn" the
+#: same kernel with the two products with X through oneDNN's GEMM
+MLP_IMPLS = ["fused", "onednn"]
+
+
+def _skip_without_onednn(impl):
+    from kernels.accel import native
+
+    if impl == "onednn" and native.unavailable() is not None:
+        pytest.skip(f"impl='onednn': {native.unavailable()}")
+
+
+def _mlp(benchmark, mnist_42k, group, impl):
+    _skip_without_onednn(impl)
     batch, source = mnist_42k
-    net = models.get("mlp", "jax", n_in=784, impl="fused")
+    net = models.get("mlp", "jax", n_in=784, impl=impl)
     params = net.spec.init(seed=0, dtype="float32")
-    _info(benchmark, group, "fused", data=source, shape=list(batch["x"].shape),
+    _info(benchmark, group, impl, data=source, shape=list(batch["x"].shape),
           dtype="float32")
     return net, params, batch
 
@@ -46,7 +60,7 @@ def fused_trainer(net, params, batch, steps, optimizer="sgd", **hyper):
     tx = net.optimizer(optimizer, optim.resolve(optimizer, hyper))
     data = mlp.layouts(batch["x"])
     y = mlp.jnp.asarray(batch["y"])
-    fn = mlp.train_step(tx) if steps is None else mlp.fit(tx, steps)
+    fn = mlp.train_step(tx, net.gemm) if steps is None else mlp.fit(tx, steps, net.gemm)
     tree = net._tree(params)
     carry = [tree, tx.init(tree)]
 
@@ -58,20 +72,23 @@ def fused_trainer(net, params, batch, steps, optimizer="sgd", **hyper):
     return call
 
 
-def test_mlp_forward_fused(benchmark, mnist_42k):
-    net, params, batch = _mlp(benchmark, mnist_42k, "mlp-forward")
+@pytest.mark.parametrize("impl", MLP_IMPLS)
+def test_mlp_forward_fused(benchmark, mnist_42k, impl):
+    net, params, batch = _mlp(benchmark, mnist_42k, "mlp-forward", impl)
     benchmark(harness.forward(net, params, batch["x"]))
 
 
-def test_mlp_train_step_fused(benchmark, mnist_42k):
+@pytest.mark.parametrize("impl", MLP_IMPLS)
+def test_mlp_train_step_fused(benchmark, mnist_42k, impl):
     """One full-batch GD step (lr 0.1), hand-fused: see kernels/accel/mlp.py."""
-    net, params, batch = _mlp(benchmark, mnist_42k, "mlp-train-step")
+    net, params, batch = _mlp(benchmark, mnist_42k, "mlp-train-step", impl)
     benchmark(fused_trainer(net, params, batch, None, "sgd", lr=0.1))
 
 
-def test_mlp_train_run_fused(benchmark, mnist_42k):
+@pytest.mark.parametrize("impl", MLP_IMPLS)
+def test_mlp_train_run_fused(benchmark, mnist_42k, impl):
     """100 fused steps in one lax.scan (time per call: divide by 100 for a step)."""
-    net, params, batch = _mlp(benchmark, mnist_42k, f"mlp-train-{RUN_STEPS}-steps")
+    net, params, batch = _mlp(benchmark, mnist_42k, f"mlp-train-{RUN_STEPS}-steps", impl)
     benchmark.extra_info["steps_per_call"] = RUN_STEPS
     fn = fused_trainer(net, params, batch, RUN_STEPS, "sgd", lr=0.1)
     benchmark.pedantic(fn, rounds=3 if benchmark.enabled else 1, iterations=1)
@@ -89,10 +106,7 @@ CONV_IMPLS = ["fast", "onednn"]
 
 
 def _conv(name, impl, benchmark, what):
-    from kernels.accel import native
-
-    if impl == "onednn" and native.unavailable() is not None:
-        pytest.skip(f"impl='onednn': {native.unavailable()}")
+    _skip_without_onednn(impl)
     config, n = CONV_SHAPES[name]
     net = models.get(name, "jax", impl=impl, **config)
     params = net.spec.init(seed=0, dtype="float32")

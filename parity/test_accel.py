@@ -18,14 +18,28 @@ pytestmark = pytest.mark.jax
 #: (n_hidden, batch size): the notebook's 10 (padded to 16), a width already on the lane
 #: (16), one below it (3 -> 8), batch sizes 1, odd and the parity suite's 256
 SHAPES = [(10, 1), (10, 7), (10, 256), (16, 7), (3, 5)]
+
+
+def _onednn_reason():
+    from kernels.accel import native
+
+    return native.unavailable("onednn")
+
+
+needs_onednn = pytest.mark.skipif(_onednn_reason() is not None,
+                                  reason=f"impl='onednn': {_onednn_reason()}")
+#: the MLP's kernel sets; with "onednn" float32 products go to oneDNN and float64 ones
+#: stay XLA's (the float64 cells hold that fallback to 1e-10)
+MLP_IMPLS = [pytest.param("fused", id="fused"),
+             pytest.param("onednn", id="onednn", marks=needs_onednn)]
 CASES = [pytest.param(dtype, h, n, id=f"{dtype}-h{h}-n{n}")
          for dtype, (h, n) in itertools.product(DTYPES, SHAPES)]
 
 
 @functools.lru_cache(maxsize=None)
-def nets(n_hidden):
+def nets(n_hidden, impl="fused"):
     return (models.get("mlp", "numpy", n_in=784, n_hidden=n_hidden),
-            models.get("mlp", "jax", n_in=784, n_hidden=n_hidden, impl="fused"))
+            models.get("mlp", "jax", n_in=784, n_hidden=n_hidden, impl=impl))
 
 
 @functools.lru_cache(maxsize=None)
@@ -36,34 +50,39 @@ def case(dtype, n_hidden, n):
     return params, batch, ref.forward(params, batch), ref.loss_and_grads(params, batch)
 
 
+@pytest.mark.parametrize("impl", MLP_IMPLS)
 @pytest.mark.parametrize("dtype, n_hidden, n", CASES)
-def test_fused_mlp_forward(dtype, n_hidden, n):
+def test_fused_mlp_forward(dtype, n_hidden, n, impl):
     params, batch, want, _ = case(dtype, n_hidden, n)
-    got = nets(n_hidden)[1].forward(params, batch)
+    got = nets(n_hidden, impl)[1].forward(params, batch)
     assert got.dtype.name == dtype
     assert_close(got, want, tolerance(dtype), "fused MLP logits")
 
 
+@pytest.mark.parametrize("impl", MLP_IMPLS)
 @pytest.mark.parametrize("dtype, n_hidden, n", CASES)
-def test_fused_mlp_loss_and_grads(dtype, n_hidden, n):
-    """Through the network (the custom_vjp under ``jax.value_and_grad``)."""
+def test_fused_mlp_loss_and_grads(dtype, n_hidden, n, impl):
+    """Through the network (the custom_vjp under ``jax.value_and_grad``; with oneDNN,
+    ``Xᵀ dZ1`` read from X in its transposed layout)."""
     params, batch, _, (want_loss, want_grads) = case(dtype, n_hidden, n)
-    loss, grads = nets(n_hidden)[1].loss_and_grads(params, batch)
+    loss, grads = nets(n_hidden, impl)[1].loss_and_grads(params, batch)
     assert_close(loss, want_loss, tolerance(dtype), "fused MLP loss")
     assert {k: g.dtype.name for k, g in grads.items()} == {k: dtype for k in want_grads}
     assert_close(grads, want_grads, tolerance(dtype, "grad"), "fused MLP gradients")
 
 
+@pytest.mark.parametrize("gemm", MLP_IMPLS[:1] + [pytest.param("onednn", marks=needs_onednn)])
 @pytest.mark.parametrize("dtype, n_hidden, n", CASES)
-def test_fused_mlp_kernel_with_both_layouts(dtype, n_hidden, n):
+def test_fused_mlp_kernel_with_both_layouts(dtype, n_hidden, n, gemm):
     """The kernel itself, fed the real transposed copy of X (the full-batch path)."""
     from kernels.accel import mlp
     from models.adapters.jax_adapter import flatten, nest
 
+    gemm = "xla" if gemm == "fused" else gemm
     params, batch, _, (want_loss, want_grads) = case(dtype, n_hidden, n)
     data = mlp.layouts(batch["x"])
     assert data.xt.shape == batch["x"].shape[::-1]
-    loss, grads = mlp.loss_and_grads(nest(params), data.x, data.xt, batch["y"])
+    loss, grads = mlp.loss_and_grads(nest(params), data.x, data.xt, batch["y"], gemm)
     assert_close(np.asarray(loss), want_loss, tolerance(dtype), "kernel loss")
     assert_close({k: np.asarray(v) for k, v in flatten(grads).items()}, want_grads,
                  tolerance(dtype, "grad"), "kernel gradients")
@@ -100,6 +119,54 @@ def test_fused_run_trajectory_on_mnist(optimizer, mnist_runs):
     assert_close(got_state, want_state, tol, f"{optimizer} optimizer state")
 
 
+@needs_onednn
+@pytest.mark.parametrize("optimizer", list(RUNS))
+def test_onednn_fused_run_trajectory_on_mnist_float32(optimizer, mnist_subset):
+    """The same 100-step fused runs in float32 with oneDNN's GEMM for the products with X:
+    every loss and the final params within float32's 1e-5 of the NumPy reference's
+    float32 run."""
+    batch, _ = mnist_subset
+    batch = {"x": batch["x"].astype(np.float32), "y": batch["y"]}
+    ref = models.get("mlp", "numpy", n_in=784)
+    params = ref.spec.init(seed=0, dtype="float32")
+    want_params, want_losses = ref.train(params, batch, optimizer, steps=100,
+                                         **RUNS[optimizer])
+    net = models.get("mlp", "jax", n_in=784, impl="onednn")
+    got_params, got_losses = net.train(params, batch, optimizer, steps=100, **RUNS[optimizer])
+    assert {v.dtype.name for v in got_params.values()} == {"float32"}
+    assert_close(got_losses, want_losses, tolerance("float32"), f"{optimizer} losses")
+    assert_close(got_params, want_params, tolerance("float32"), f"{optimizer} final params")
+
+
+@needs_onednn
+@pytest.mark.parametrize("transpose_a", [False, True], ids=["a@b", "aT@b"])
+@pytest.mark.parametrize("shape", [(1, 1, 1), (7, 784, 10), (300, 50, 16), (5, 3, 9)],
+                         ids=lambda s: "x".join(map(str, s)))
+def test_onednn_matmul_and_its_vjp(shape, transpose_a):
+    """kernels/accel/gemm.py in float32 against NumPy's float64 product, and its VJP
+    against the products that define it."""
+    import jax
+
+    from kernels.accel.gemm import matmul
+
+    m, k, n = shape
+    rng = np.random.default_rng(m * k * n)
+    a = rng.normal(size=(k, m) if transpose_a else (m, k)).astype(np.float32)
+    b = rng.normal(size=(k, n)).astype(np.float32)
+    g = rng.normal(size=(m, n)).astype(np.float32)
+    a64, b64, g64 = (v.astype(np.float64) for v in (a, b, g))
+    A = a64.T if transpose_a else a64
+    got, pullback = jax.vjp(jax.jit(lambda a, b: matmul(a, b, transpose_a)), a, b)
+    da, db = pullback(jax.numpy.asarray(g))
+    want_da = (g64 @ b64.T).T if transpose_a else g64 @ b64.T
+    assert got.shape == (m, n) and got.dtype.name == "float32"
+    assert_close(np.asarray(got), A @ b64, tolerance("float32"), "a @ b")
+    assert_close(np.asarray(da), want_da, tolerance("float32", "grad"), "da")
+    assert_close(np.asarray(db), A.T @ g64, tolerance("float32", "grad"), "db")
+    assert "mlsandbox_matmul" in jax.jit(lambda a, b: matmul(a, b, transpose_a)).lower(
+        a, b).as_text()
+
+
 def test_fused_run_resumes_where_it_stopped(mnist_runs):
     """Two fused runs of 50 steps, the state handed over in canonical form, equal one of
     100 (the step count and Adam's moments survive the hand-over)."""
@@ -132,7 +199,8 @@ def test_impl_is_a_backend_option():
     plain = models.get("mlp", "jax", n_in=784)
     assert plain.impl == "xla" and plain.spec == models.spec("mlp", n_in=784)
     assert models.get("mlp", "jax", n_in=784, impl="fused").impl == "fused"
-    with pytest.raises(ValueError, match=r"impl='turbo'.*expected one of \['xla', 'fused'\]"):
+    with pytest.raises(ValueError,
+                       match=r"impl='turbo'.*expected one of \['xla', 'fused', 'onednn'\]"):
         models.get("mlp", "jax", impl="turbo")
     with pytest.raises(TypeError, match="impl"):  # not a NumPy option: the spec refuses it
         models.get("mlp", "numpy", impl="fused")
@@ -176,15 +244,6 @@ def test_max_pool_2x2_refuses_an_image_smaller_than_its_window():
 
 
 # -- oneDNN convolutions as XLA custom calls (kernels/accel/conv.py) vs kernels.conv ------
-def _onednn_reason():
-    from kernels.accel import native
-
-    return native.unavailable("onednn_conv")
-
-
-needs_onednn = pytest.mark.skipif(_onednn_reason() is not None,
-                                  reason=f"impl='onednn': {_onednn_reason()}")
-
 #: (x shape, kernel shape, strides, padding): TinyVGG's and the MNIST CNN's layers,
 #: strides 2 with 'same', asymmetric explicit pads, 1x1 and even kernels, odd images,
 #: a batch of one

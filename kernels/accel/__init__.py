@@ -26,7 +26,7 @@ from __future__ import annotations
 
 #: network -> the ``impl=`` values its JAX backend accepts (the first is the default)
 IMPLS = {
-    "mlp": ("xla", "fused"),
+    "mlp": ("xla", "fused", "onednn"),
     "tinyvgg": ("xla", "fast", "onednn"),
     "cnn": ("xla", "fast", "onednn"),
 }

@@ -11,8 +11,8 @@ a GEMM, which with TinyVGG's 3 or 10 channels runs at 5-12 GFLOP/s, and whose gr
 (a convolution with the batch as contraction dimension for the kernel, a transposed
 convolution for the input) are slower still.  TensorFlow and PyTorch call oneDNN's
 direct JIT kernels instead, which vectorise over output channels and pixels with no
-packing.  This module calls the same library: ``csrc/onednn_conv.cc`` defines three XLA
-FFI handlers (forward, backward data, backward weights) on XLA's own NHWC buffers (no
+packing.  This module calls the same library: ``csrc/onednn.cc`` defines XLA FFI
+handlers (forward, forward with bias and ReLU, backward data, backward weights) on XLA's own NHWC buffers (no
 copies; only the few-kilobyte kernel is reordered into the layout oneDNN asks for), and
 :func:`conv2d` ties them together with a ``jax.custom_vjp``.  Measured on this project's
 2-core CPU (float32, tuned allocator, jitted, medians; gradient = both VJPs of a sum of
@@ -49,7 +49,7 @@ NHWC_HWIO = lax.ConvDimensionNumbers(lhs_spec=(0, 3, 1, 2), rhs_spec=(3, 2, 0, 1
 def _library():
     from kernels.accel import native
 
-    return native.load("onednn_conv")
+    return native.load("onednn")
 
 
 def _output_shape(x_shape, w_shape, strides, padding):

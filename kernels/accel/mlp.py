@@ -36,6 +36,7 @@ tree); gradients come back in the same structure.
 
 from __future__ import annotations
 
+import functools
 from typing import NamedTuple
 
 import jax
@@ -75,26 +76,62 @@ def _pad(params):
             jnp.pad(w2, ((0, extra), (0, 0))), b2)
 
 
-def forward(params, x):
-    """Logits (n, n_out) of ``x`` (n, n_in): ``relu(X W1 + b1) W2 + b2`` with the hidden
-    width padded (exact; see the module docstring)."""
-    w1, b1, w2, b2 = _pad(params)
-    return jnp.maximum(x @ w1 + b1, 0) @ w2 + b2
+#: how the two products with X are computed: XLA's dot on the padded hidden width, or
+#: oneDNN's GEMM (:mod:`kernels.accel.gemm`) on the real width (float32; float64 falls
+#: back to XLA's dot there)
+GEMMS = ("xla", "onednn")
 
 
-def loss_and_grads(params, x, xt, y):
+def _weights(params, gemm):
+    if gemm not in GEMMS:
+        raise ValueError(f"fused MLP: gemm={gemm!r}, expected one of {list(GEMMS)}")
+    if gemm == "xla":
+        return _pad(params)
+    return (params["dense1"]["kernel"], params["dense1"]["bias"],
+            params["dense2"]["kernel"], params["dense2"]["bias"])
+
+
+def _times_x(x, w, gemm):
+    """``x @ w`` for the first layer."""
+    if gemm == "xla":
+        return x @ w
+    from kernels.accel.gemm import matmul
+
+    return matmul(x, w)
+
+
+def _x_transposed_times(x, xt, d, gemm):
+    """``Xᵀ d``: from the transposed copy ``xt`` when there is one; with oneDNN and no
+    copy (``xt=None``), from ``x`` read in its transposed layout."""
+    if gemm == "xla":
+        return (x.T if xt is None else xt) @ d
+    from kernels.accel.gemm import matmul
+
+    return matmul(x, d, True) if xt is None else matmul(xt, d)
+
+
+def forward(params, x, gemm="xla"):
+    """Logits (n, n_out) of ``x`` (n, n_in): ``relu(X W1 + b1) W2 + b2`` (with the hidden
+    width padded for ``gemm="xla"``: exact, see the module docstring)."""
+    w1, b1, w2, b2 = _weights(params, gemm)
+    return jnp.maximum(_times_x(x, w1, gemm) + b1, 0) @ w2 + b2
+
+
+def loss_and_grads(params, x, xt, y, gemm="xla"):
     """Mean softmax cross-entropy and its gradients (structured like ``params``), in one
     pass.
 
     Forward ``Z1 = X W1 + b1``, ``A1 = relu(Z1)``, ``Z2 = A1 W2 + b2``,
     ``L = mean(logsumexp(Z2) - Z2[y])``; backward ``dZ2 = (softmax(Z2) - onehot(y)) / n``,
     ``dW2 = A1ᵀ dZ2``, ``dZ1 = dZ2 W2ᵀ · 1[Z1 > 0]``, ``dW1 = (Xᵀ) dZ1`` read from the
-    transposed copy ``xt``.  Traceable; shapes in the module docstring.
+    transposed copy ``xt`` (or, ``xt=None``, from ``x``).  ``gemm`` picks how the two
+    products with X are computed (:data:`GEMMS`).  Traceable; shapes in the module
+    docstring.
     """
     h = params["dense1"]["kernel"].shape[1]
-    w1, b1, w2, b2 = _pad(params)
+    w1, b1, w2, b2 = _weights(params, gemm)
     n = x.shape[0]
-    z1 = x @ w1 + b1                                        # (n, hp)
+    z1 = _times_x(x, w1, gemm) + b1                         # (n, hp)
     a1 = jnp.maximum(z1, 0)
     z2 = a1 @ w2 + b2                                       # (n, n_out)
     shifted = z2 - z2.max(axis=1, keepdims=True)
@@ -104,49 +141,51 @@ def loss_and_grads(params, x, xt, y):
     loss = jnp.sum(jnp.log(s[:, 0]) - jnp.sum(shifted * t, axis=1)) / n
     dz2 = (e / s - t) / n
     dz1 = jnp.where(z1 > 0, dz2 @ w2.T, jnp.zeros((), z1.dtype))
-    dw1 = xt @ dz1                                          # (n_in, hp), contiguous reads
+    dw1 = _x_transposed_times(x, xt, dz1, gemm)             # (n_in, hp), contiguous reads
     grads = {"dense1": {"kernel": dw1[:, :h], "bias": dz1.sum(axis=0)[:h]},
              "dense2": {"kernel": (a1.T @ dz2)[:h], "bias": dz2.sum(axis=0)}}
     return loss, grads
 
 
-@jax.custom_vjp
-def loss(params, x, xt, y):
+@functools.partial(jax.custom_vjp, nondiff_argnums=(4,))
+def loss(params, x, xt, y, gemm="xla"):
     """Mean softmax cross-entropy, differentiable in ``params`` through the fused
     :func:`loss_and_grads` (a ``jax.custom_vjp``), so ``jax.value_and_grad`` and optax
-    work on it unchanged.  ``x``, ``xt`` and ``y`` are data: their cotangent is zero."""
-    return loss_and_grads(params, x, xt, y)[0]
+    work on it unchanged.  ``x``, ``xt`` and ``y`` are data: their cotangent is zero
+    (``xt`` may be None)."""
+    return loss_and_grads(params, x, xt, y, gemm)[0]
 
 
-def _loss_fwd(params, x, xt, y):
-    value, grads = loss_and_grads(params, x, xt, y)
+def _loss_fwd(params, x, xt, y, gemm):
+    value, grads = loss_and_grads(params, x, xt, y, gemm)
     return value, (grads, x, xt, y)
 
 
-def _loss_bwd(res, g):
+def _loss_bwd(gemm, res, g):
     grads, x, xt, y = res
-    return (jax.tree.map(lambda d: g * d, grads), jnp.zeros_like(x), jnp.zeros_like(xt),
+    return (jax.tree.map(lambda d: g * d, grads), jnp.zeros_like(x),
+            None if xt is None else jnp.zeros_like(xt),
             np.zeros(y.shape, dtype=jax.dtypes.float0))
 
 
 loss.defvjp(_loss_fwd, _loss_bwd)
 
 
-def train_step(tx):
+def train_step(tx, gemm="xla"):
     """One jitted update with optax transformation ``tx``:
     ``step(params, opt_state, x, xt, y) -> (params, opt_state, loss)`` (params and state
     donated)."""
     import optax
 
     def step(params, opt_state, x, xt, y):
-        value, grads = loss_and_grads(params, x, xt, y)
+        value, grads = loss_and_grads(params, x, xt, y, gemm)
         updates, opt_state = tx.update(grads, opt_state, params)
         return optax.apply_updates(params, updates), opt_state, value
 
     return jax.jit(step, donate_argnums=(0, 1))
 
 
-def fit(tx, steps: int):
+def fit(tx, steps: int, gemm="xla"):
     """``steps`` full-batch updates in one ``lax.scan``:
     ``run(params, opt_state, x, xt, y) -> (params, opt_state, losses (steps,))``, where
     ``losses[t]`` is the loss before update ``t`` (as :meth:`models.Network.train`)."""
@@ -155,7 +194,7 @@ def fit(tx, steps: int):
     def run(params, opt_state, x, xt, y):
         def body(carry, _):
             p, o = carry
-            value, grads = loss_and_grads(p, x, xt, y)
+            value, grads = loss_and_grads(p, x, xt, y, gemm)
             updates, o = tx.update(grads, o, p)
             return (optax.apply_updates(p, updates), o), value
 

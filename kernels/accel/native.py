@@ -39,10 +39,9 @@ FLAGS = ("-O2", "-std=c++17", "-shared", "-fPIC", "-w")
 
 #: kernel name -> (source file in csrc/, libraries to link, FFI targets it defines)
 KERNELS = {
-    "onednn_conv": ("onednn_conv.cc", ("dnnl",),
-                    ("mlsandbox_conv_fwd", "mlsandbox_conv_bias_relu_fwd",
-                     "mlsandbox_conv_bwd_data",
-                     "mlsandbox_conv_bwd_weights")),
+    "onednn": ("onednn.cc", ("dnnl",),
+               ("mlsandbox_conv_fwd", "mlsandbox_conv_bias_relu_fwd", "mlsandbox_conv_bwd_data",
+                "mlsandbox_conv_bwd_weights", "mlsandbox_matmul")),
 }
 
 
@@ -80,7 +79,7 @@ def _compiler() -> str | None:
     return shutil.which(os.environ.get("CXX", "g++"))
 
 
-def unavailable(name: str = "onednn_conv") -> str | None:
+def unavailable(name: str = "onednn") -> str | None:
     """Why kernel ``name`` cannot be used in this process, or ``None`` if it can."""
     if sys.platform != "linux":
         return f"the C++ kernels are built for Linux only (this is {sys.platform})"
@@ -122,7 +121,7 @@ def _fingerprint(name: str) -> str:
     return hashlib.sha256(b"\0".join(parts)).hexdigest()[:16]
 
 
-def build(name: str = "onednn_conv") -> Path:
+def build(name: str = "onednn") -> Path:
     """The compiled library of kernel ``name``, compiling it first if it is not cached."""
     reason = unavailable(name)
     if reason is not None:
@@ -144,7 +143,7 @@ def build(name: str = "onednn_conv") -> Path:
 
 
 @functools.lru_cache(maxsize=None)
-def load(name: str = "onednn_conv") -> ctypes.CDLL:
+def load(name: str = "onednn") -> ctypes.CDLL:
     """Builds (if needed) and loads kernel ``name`` and registers its FFI targets for the
     CPU platform; once per process."""
     import jax.ffi

@@ -17,6 +17,14 @@ from __future__ import annotations
 from kernels.accel import IMPLS
 
 
+def _require_onednn(network: str) -> None:
+    from kernels.accel import native
+
+    reason = native.unavailable("onednn")
+    if reason is not None:
+        raise native.NativeUnavailable(f"{network}/jax impl='onednn': {reason}")
+
+
 class _Selectable:
     """``impl`` checked against :data:`kernels.accel.IMPLS` for the network."""
 
@@ -39,26 +47,34 @@ class FusedMLP(_Selectable):
     """``impl="fused"``: the MLP through :mod:`kernels.accel.mlp` -- the padded forward,
     the fused loss-and-gradients (a ``jax.custom_vjp``, so the adapter's optax step is
     unchanged), and full-batch training as one ``lax.scan`` over both layouts of X made
-    once per :meth:`train` call."""
+    once per :meth:`train` call.  ``impl="onednn"``: the same, with the two products with
+    X through oneDNN's GEMM (:mod:`kernels.accel.gemm`; float32, else XLA's dot)."""
 
     NETWORK = "mlp"
     OPTIONS = {"impl": IMPLS["mlp"]}
+
+    def __init__(self, spec, *, impl: str | None = None):
+        super().__init__(spec, impl=impl)
+        self.gemm = "onednn" if self.impl == "onednn" else "xla"
+        if self.impl == "onednn":
+            _require_onednn(spec.name)
 
     def apply_state(self, tree, x, train=False, masks=None, key=None):
         if self.impl == "xla":
             return super().apply_state(tree, x, train, masks, key)
         from kernels.accel import mlp
 
-        return mlp.forward(tree, x), {}
+        return mlp.forward(tree, x, self.gemm), {}
 
     def loss_state(self, ptree, stree, x, y, train=False, masks=None, key=None):
         if self.impl == "xla":
             return super().loss_state(ptree, stree, x, y, train, masks, key)
         from kernels.accel import mlp
 
-        # x.T inside a jit is folded back into the product by XLA; the full-batch path
-        # in _train passes the real transposed copy instead.
-        return mlp.loss(ptree, x, x.T, y), {}
+        # x.T inside a jit is folded back into the product by XLA, and oneDNN reads x in
+        # its transposed layout (xt=None); the full-batch path in _train passes the real
+        # transposed copy instead.
+        return mlp.loss(ptree, x, x.T if self.gemm == "xla" else None, y, self.gemm), {}
 
     def _train(self, params, source, optimizer, hyper, opt_state):
         from models._network import Repeat
@@ -73,9 +89,10 @@ class FusedMLP(_Selectable):
 
         def make():
             tx = self.optimizer(optimizer, hyper)
-            return tx, mlp.fit(tx, n)
+            return tx, mlp.fit(tx, n, self.gemm)
 
-        tx, run = self._jitted(("fused-fit", optimizer, tuple(sorted(hyper.items())), n), make)
+        tx, run = self._jitted(("fused-fit", self.gemm, optimizer, tuple(sorted(hyper.items())),
+                                n), make)
         ptree, _ = self._split(params)
         state = self.set_opt_state(tx.init(ptree), optimizer, opt_state)
         data = mlp.layouts(source.batch["x"])
@@ -104,11 +121,7 @@ class FastConv(_Selectable):
         self.NETWORK = spec.name
         super().__init__(spec, impl=impl)
         if self.impl == "onednn":
-            from kernels.accel import native
-
-            reason = native.unavailable("onednn_conv")
-            if reason is not None:
-                raise native.NativeUnavailable(f"{spec.name}/jax impl='onednn': {reason}")
+            _require_onednn(spec.name)
 
     def build(self, dtype, rngs):
         if self.impl == "xla":

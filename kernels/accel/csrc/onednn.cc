@@ -1,22 +1,24 @@
-// 2-D convolution (NHWC activations, HWIO kernels, float32) for XLA:CPU through oneDNN.
+// oneDNN kernels for XLA:CPU: 2-D convolution (NHWC activations, HWIO kernels) and the
+// row-major matrix product, float32, as XLA FFI handlers called from kernels/accel/conv.py
+// and kernels/accel/gemm.py with jax.ffi.ffi_call:
 //
-// Three XLA FFI handlers, called from kernels/accel/conv.py with jax.ffi.ffi_call:
+//   mlsandbox_conv_fwd            y  = conv(x, w)             args (x, w),    result y
+//   mlsandbox_conv_bias_relu_fwd  y  = relu(conv(x, w) + b)   args (x, w, b), result y
+//   mlsandbox_conv_bwd_data       dx = conv_transpose(dy, w)  args (dy, w),   result dx
+//   mlsandbox_conv_bwd_weights    dw = corr(x, dy)            args (x, dy),   result dw
+//   mlsandbox_matmul              c  = a @ b  (or aT @ b)     args (a, b),    result c
 //
-//   mlsandbox_conv_fwd          y  = conv(x, w)         args (x, w),   result y
-//   mlsandbox_conv_bias_relu_fwd  y = relu(conv(x, w) + b)  args (x, w, b), result y
-//   mlsandbox_conv_bwd_data     dx = conv_transpose(dy)  args (dy, w),  result dx
-//   mlsandbox_conv_bwd_weights  dw = corr(x, dy)         args (x, dy),  result dw
-//
-// Attributes (int64): sh, sw (strides), pt, pb, pl, pr (zero padding: top, bottom, left,
-// right).  Shapes come from the buffers: x (n, h, w, c), w (kh, kw, c, o),
-// y (n, oh, ow, o).
+// Convolution attributes (int64): sh, sw (strides), pt, pb, pl, pr (zero padding: top,
+// bottom, left, right).  Shapes come from the buffers: x (n, h, w, c), w (kh, kw, c, o),
+// y (n, oh, ow, o).  Matmul attribute ta (int64): 0 for a (m, k), 1 for a stored as its
+// transpose (k, m); b (k, n), c (m, n), all row-major.
 //
 // Activations stay in XLA's NHWC buffers (oneDNN's nhwc tag, no copy).  The kernel is
 // handed to oneDNN in the weight layout its primitive asks for (format_tag::any): a
 // reorder of a few kilobytes per call, which is what lets oneDNN pick its JIT direct
 // kernels (the same ones TensorFlow and PyTorch call) instead of a reference loop.
 // Primitives are created once per shape and cached; scratchpads are per calling thread,
-// so XLA may run two convolutions at once.
+// so XLA may run two calls at once.
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -249,6 +251,38 @@ ffi::Error BackwardWeights(ffi::AnyBuffer x, ffi::AnyBuffer dy, ffi::Result<ffi:
   });
 }
 
+ffi::Error Matmul(ffi::AnyBuffer a, ffi::AnyBuffer b, ffi::Result<ffi::AnyBuffer> c,
+                  int64_t ta) {
+  for (auto [buf, name] : {Named{&a, "a"}, {&b, "b"}, {&*c, "c"}})
+    if (buf->element_type() != ffi::DataType::F32 || buf->dimensions().size() != 2)
+      return ffi::Error::InvalidArgument(std::string(name) + " must be a float32 matrix");
+  int64_t m = c->dimensions()[0], n = c->dimensions()[1], k = b.dimensions()[0];
+  auto ad = a.dimensions();
+  if ((ta ? ad[1] : ad[0]) != m || (ta ? ad[0] : ad[1]) != k || b.dimensions()[1] != n)
+    return ffi::Error::InvalidArgument("matmul: shapes of a, b and c do not agree");
+  memory::desc src({m, k}, dt::f32, ta ? tag::ba : tag::ab);
+  memory::desc wei({k, n}, dt::f32, tag::ab);
+  memory::desc dst({m, n}, dt::f32, tag::ab);
+  std::string key = "m," + std::to_string(m) + "," + std::to_string(k) + "," +
+                    std::to_string(n) + "," + std::to_string(ta);
+  try {
+    auto p = cached(key, [&] {
+      auto pd = dnnl::matmul::primitive_desc(cpu(), src, wei, dst, Geometry::attr());
+      return Plan{dnnl::matmul(pd), wei, pd.scratchpad_desc(), dnnl::reorder(), false};
+    });
+    auto& s = stream();
+    p->prim.execute(s, {{DNNL_ARG_SRC, memory(src, cpu(), a.untyped_data())},
+                        {DNNL_ARG_WEIGHTS, memory(wei, cpu(), b.untyped_data())},
+                        {DNNL_ARG_DST, memory(dst, cpu(), c->untyped_data())},
+                        {DNNL_ARG_SCRATCHPAD,
+                         memory(p->scratchpad, cpu(), scratch(p->scratchpad.get_size()))}});
+    s.wait();
+  } catch (const dnnl::error& e) {
+    return ffi::Error::Internal("oneDNN matmul failed for " + key + ": " + e.what());
+  }
+  return ffi::Error::Success();
+}
+
 }  // namespace
 
 // The oneDNN implementation a call of this geometry runs (e.g. "jit:avx512_core"), for
@@ -308,3 +342,9 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(mlsandbox_conv_bwd_weights, BackwardWeights,
                                   .Arg<ffi::AnyBuffer>()
                                   .Arg<ffi::AnyBuffer>()
                                   .Ret<ffi::AnyBuffer>() MLSANDBOX_CONV_ATTRS);
+XLA_FFI_DEFINE_HANDLER_SYMBOL(mlsandbox_matmul, Matmul,
+                              ffi::Ffi::Bind()
+                                  .Arg<ffi::AnyBuffer>()
+                                  .Arg<ffi::AnyBuffer>()
+                                  .Ret<ffi::AnyBuffer>()
+                                  .Attr<int64_t>("ta"));
