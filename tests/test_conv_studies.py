@@ -46,3 +46,31 @@ def test_cnn_study_on_mnist_checkpoints_and_resumes(shared_data, tmp_path):
     history = json.loads((out / "metrics.json").read_text())["runs"]["jax"]["history"]
     assert history["epoch"] == [1, 2]
     assert history["val_accuracy"][0] == metrics["runs"]["jax"]["final_test_accuracy"]
+
+
+@pytest.mark.jax
+def test_tinyvgg_study_with_the_onednn_kernels(shared_data, tmp_path):
+    """``--jax-impl onednn``: the JAX column trains with kernels/accel's oneDNN set, step
+    for step with the NumPy reference (float32), and the report says which kernels ran."""
+    from kernels.accel import native
+
+    if native.unavailable() is not None:
+        pytest.skip(f"impl='onednn': {native.unavailable()}")
+    config = tinyvgg.Config(data_dir=str(shared_data), backends="numpy,jax", epochs=1,
+                            train_limit=64, progress=False, jax_impl="onednn")
+    out = tinyvgg.run(config, tmp_path / "report")
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["config"]["jax_impl"] == "onednn"
+    assert metrics["runs"]["jax"]["max_step_loss_deviation"] < 1e-4
+    assert 'kernel set `impl="onednn"`' in (out / "report.md").read_text()
+
+
+def test_an_unknown_jax_kernel_set_is_named_and_writes_nothing(tmp_path, capsys):
+    from mlsandbox import cli
+
+    code = cli.main(["study", "mlp", "--data", "digits", "--backends", "numpy,jax",
+                     "--jax-impl", "turbo", "--progress", "no", "--out", str(tmp_path / "r")])
+    assert code == 1
+    err = capsys.readouterr().err
+    assert "impl='turbo'" in err and "['xla', 'fused', 'onednn']" in err
+    assert list(tmp_path.iterdir()) == []

@@ -43,12 +43,13 @@ def load_images(data: str, data_dir=None, dtype="float32"):
 
 def train_all(network: str, net_config: dict, train, test, *, backends, epochs: int,
               batch_size: int, lr: float, seed: int, dtype: str, log_dir, progress: bool,
-              checkpoint_dir=None):
+              checkpoint_dir=None, jax_impl="xla"):
     """``{backend: FitResult}``: Adam (each framework's own), the same initial params,
     the same batches in the same order; test set evaluated after every epoch.
 
     With ``checkpoint_dir`` every backend rewrites ``<dir>/<network>-<backend>.safetensors``
     after each epoch and, when that file exists at the start, resumes from it.
+    ``jax_impl`` is the JAX backend's kernel set (:func:`common.build_network`).
     """
     params = models.spec(network, **net_config).init(seed=seed, dtype=dtype)
     out = {}
@@ -57,11 +58,11 @@ def train_all(network: str, net_config: dict, train, test, *, backends, epochs: 
         if checkpoint_dir:
             ckpt = Path(checkpoint_dir) / f"{network}-{b}.safetensors"
             resume = ckpt if ckpt.is_file() else None
-        out[b] = engine.fit(network, b, train, test, epochs=epochs, batch_size=batch_size,
+        net = common.build_network(network, b, net_config, jax_impl)
+        out[b] = engine.fit(net, b, train, test, epochs=epochs, batch_size=batch_size,
                             optimizer="adam", lr=lr, eps_hat=None, dtype=dtype, seed=seed,
                             params=None if resume else params, resume=resume,
-                            checkpoint=ckpt, log_dir=log_dir, progress=progress,
-                            config=net_config)
+                            checkpoint=ckpt, log_dir=log_dir, progress=progress)
     return out
 
 
@@ -107,7 +108,8 @@ def write_report(out_dir, title, intro, network, net_config, config, data_name, 
                          epochs=config.epochs, batch_size=config.batch_size, lr=config.lr,
                          seed=config.seed, dtype=config.dtype,
                          log_dir=report.path / "tensorboard", progress=config.progress,
-                         checkpoint_dir=config.checkpoint_dir or None)
+                         checkpoint_dir=config.checkpoint_dir or None,
+                         jax_impl=config.jax_impl)
         headers, rows, metrics = rows_and_metrics(runs)
         report.text(intro + f" {len(train[0])} training and {len(test[0])} test images, "
                     f"{config.dtype}, Adam lr {config.lr} (each framework's own Adam: "
@@ -116,7 +118,8 @@ def write_report(out_dir, title, intro, network, net_config, config, data_name, 
                     f"{config.seed}) and batch order in every framework. Train loss and "
                     f"accuracy are epoch means in train mode; test after each epoch. "
                     f"Machine: {platform.machine()}, {platform.processor() or platform.system()}. "
-                    f"TensorBoard: `tensorboard --logdir {out_dir}/tensorboard`.")
+                    f"TensorBoard: `tensorboard --logdir {out_dir}/tensorboard`."
+                    + common.jax_impl_note(config.jax_impl, backends))
         report.table(headers, rows)
         report.figure("loss_curves.png", plot(runs, title), "loss curves overlaid")
         report.metrics({"study": network, "data": data_name, "network": net_config,

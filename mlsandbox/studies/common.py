@@ -31,6 +31,27 @@ def progress_field():
     return dataclasses.field(default=True, metadata={"help": "show progress bars"})
 
 
+def jax_impl_field():
+    return dataclasses.field(default="xla", metadata={
+        "help": "the JAX column's kernels: xla (the Flax model as written) or a "
+                "kernels/accel set (mlp: fused, onednn; tinyvgg, cnn: fast, onednn)"})
+
+
+def build_network(name: str, backend: str, config: dict, jax_impl: str = "xla"):
+    """``models.get(name, backend, **config)``, the JAX backend with kernel set
+    ``jax_impl`` (``impl=``; the other backends have none)."""
+    options = {"impl": jax_impl} if backend == "jax" and jax_impl != "xla" else {}
+    return models.get(name, backend, **config, **options)
+
+
+def jax_impl_note(jax_impl: str, backends) -> str:
+    """A sentence for the report when the JAX column runs a kernels/accel set."""
+    if jax_impl == "xla" or "jax" not in backends:
+        return ""
+    return (f" The JAX column runs the `kernels/accel` kernel set `impl=\"{jax_impl}\"` "
+            "(same numbers as the Flax model, checked in parity/test_accel.py).")
+
+
 COLORS = {"numpy": "#4c72b0", "jax": "#dd8452", "torch": "#c44e52", "keras": "#55a868"}
 
 
@@ -84,12 +105,14 @@ class Run:
 
 def train_side_by_side(network: str, config: dict, params: dict, batch: dict, *,
                        steps: int, chunk: int, optimizer: str, hyper: dict,
-                       backends: Sequence[str], progress: bool = True) -> dict[str, Run]:
+                       backends: Sequence[str], progress: bool = True,
+                       jax_impl: str = "xla") -> dict[str, Run]:
     """Full-batch training of ``network`` in every backend from the same ``params``.
 
     Steps run in chunks of ``chunk`` (the progress bar moves once per chunk; optimizers
     whose state would be lost between chunks are refused).  ``ms_per_step`` is the median
-    over chunks after the first (the first one compiles).
+    over chunks after the first (the first one compiles).  ``jax_impl``: the JAX
+    backend's kernel set (:func:`build_network`).
     """
     from tqdm.auto import tqdm
 
@@ -101,7 +124,7 @@ def train_side_by_side(network: str, config: dict, params: dict, batch: dict, *,
     with tqdm(total=total, desc=f"{network}", unit="step", disable=not progress) as bar:
         for backend in backends:
             bar.set_postfix_str(backend)
-            net = models.get(network, backend, **config)
+            net = build_network(network, backend, config, jax_impl)
             p, losses, times = dict(params), [], []
             done = 0
             while done < steps:

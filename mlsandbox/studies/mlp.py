@@ -38,6 +38,7 @@ class Config:
     chunk: int = dataclasses.field(default=50, metadata={
         "help": "steps per call to train() (the progress bar moves once per chunk)"})
     progress: bool = common.progress_field()
+    jax_impl: str = common.jax_impl_field()
 
 
 def run(config: Config, out_dir) -> Path:
@@ -54,12 +55,12 @@ def run(config: Config, out_dir) -> Path:
     runs = common.train_side_by_side(
         "mlp", net_config, params, batch, steps=config.steps, chunk=config.chunk,
         optimizer="sgd", hyper={"lr": config.lr}, backends=backends,
-        progress=config.progress)
+        progress=config.progress, jax_impl=config.jax_impl)
     dev = common.deviation(runs)
 
     rows, metrics = [], {}
     for b, r in runs.items():
-        net = models.get("mlp", b, **net_config)
+        net = common.build_network("mlp", b, net_config, config.jax_impl)
         train_acc = common.accuracy(net, r.params, x_train, ds.y_train)
         test_acc = common.accuracy(net, r.params, x_test, ds.y_test) if len(x_test) else float("nan")
         rows.append([b, float(r.losses[-1]), train_acc, test_acc, r.ms_per_step,
@@ -80,7 +81,8 @@ def run(config: Config, out_dir) -> Path:
             f"final parameters. ms/step is the median over chunks of {config.chunk} steps "
             f"after the first (which compiles). Machine: {platform.machine()}, "
             f"{platform.processor() or platform.system()}, {os.cpu_count()} cores; "
-            f"allocator: {describe_allocator()}.")
+            f"allocator: {describe_allocator()}."
+            + common.jax_impl_note(config.jax_impl, backends))
         report.table(["framework", "final loss", "train acc", "test acc", "ms/step",
                       "max loss dev", "final params dev"], rows)
         report.figure("loss_curves.png", common.plot_loss_curves(runs, title),

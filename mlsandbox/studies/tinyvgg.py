@@ -32,6 +32,7 @@ class Config:
     checkpoint_dir: str = dataclasses.field(default="", metadata={
         "help": "rewrite <dir>/<network>-<backend>.safetensors every epoch; resume from it"})
     progress: bool = common.progress_field()
+    jax_impl: str = common.jax_impl_field()
 
 
 def run(config: Config, out_dir) -> Path:
