@@ -65,3 +65,12 @@ def test_a_failed_compile_says_why_and_leaves_nothing(tmp_path, monkeypatch):
         native.build("onednn")
     assert "error" in str(e.value)  # the compiler's own message is passed on
     assert os.listdir(tmp_path / "cache" / "native") == []
+
+
+@needs_build
+def test_an_unwritable_cache_is_named(tmp_path, monkeypatch):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv("MLSANDBOX_CACHE", str(blocker / "cache"))
+    with pytest.raises(native.NativeUnavailable, match="set MLSANDBOX_CACHE to a writable"):
+        native.build("onednn")

@@ -19,7 +19,17 @@ listed in :data:`IMPLS` per network.  The selection glue lives in
   runs of many steps;
 * :mod:`kernels.accel.pool` -- 2x2/stride-2 max pooling: ``reduce_window``'s forward
   with a hand-written, fusible backward in place of ``select_and_scatter`` (first maximum
-  wins, as everywhere).
+  wins, as everywhere);
+* :mod:`kernels.accel.conv` -- oneDNN's direct convolutions (forward, forward with bias
+  and ReLU, both backward convolutions) as XLA FFI custom calls with a ``custom_vjp``;
+* :mod:`kernels.accel.gemm` -- oneDNN's GEMM for the MLP's skinny products with X;
+* :mod:`kernels.accel.native` -- finds oneDNN, compiles ``csrc/onednn.cc`` on first use
+  into a cache and registers its FFI targets.
+
+Kernel sets: ``mlp`` ``"fused"`` (pure XLA) and ``"onednn"`` (the same fused kernel, the
+products with X through oneDNN); ``tinyvgg``/``cnn`` ``"fast"`` (pure XLA: the pool) and
+``"onednn"`` (the pool and oneDNN's convolutions).  The oneDNN sets are float32 kernels;
+float64 calls fall back to XLA's ops inside them, so every set keeps float64 parity.
 """
 
 from __future__ import annotations

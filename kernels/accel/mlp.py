@@ -28,6 +28,11 @@ glibc's default allocator, 0.67-0.71x with the tuned one (see the README's perfo
 section).  What did not help: a blocked
 single pass over row blocks, uint8/bfloat16 storage of X, two host devices.
 
+With ``gemm="onednn"`` (``impl="onednn"``) the two products with X go to oneDNN's GEMM
+(:mod:`kernels.accel.gemm`) instead, at the real hidden width (oneDNN's brgemm needs no
+padding): 8.8 -> 5.7 ms for ``X W1`` and 8.0 -> 4.6 ms for ``Xᵀ dZ1`` in isolation, and
+19.0 -> 14.7 ms for the whole step against torch's 28.4 ms in one process (0.52x).
+
 Shapes: ``x`` (n, n_in), ``xt`` (n_in, n) (the same numbers), ``y`` (n,) integer labels,
 ``params`` the canonical MLP parameters nested as ``{"dense1": {"kernel": (n_in, h),
 "bias": (h,)}, "dense2": {"kernel": (h, n_out), "bias": (n_out,)}}`` (the JAX backend's

@@ -130,7 +130,11 @@ def build(name: str = "onednn") -> Path:
     target = folder / f"{name}-{_fingerprint(name)}.so"
     if target.is_file():
         return target
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise NativeUnavailable(f"{name}: cannot create the cache folder {folder} ({e}); "
+                                "set MLSANDBOX_CACHE to a writable folder") from None
     with tempfile.TemporaryDirectory(dir=folder, prefix=f".{name}-") as tmp:
         out = Path(tmp) / target.name
         done = subprocess.run(_command(name, out), capture_output=True, text=True)
