@@ -207,19 +207,24 @@ def test_impl_is_a_backend_option():
 
 
 # -- 2x2 max pooling (kernels/accel/pool.py) vs kernels.pool ----------------------------
-POOL_SHAPES = [(1, 2, 2, 1), (2, 6, 6, 3), (3, 7, 5, 2), (2, 13, 13, 4), (32, 60, 60, 10)]
+POOL_SHAPES = [(1, 2, 2, 1), (2, 6, 6, 3), (3, 7, 5, 2), (2, 13, 13, 4), (32, 60, 60, 10),
+               (4, 11, 11, 64)]
 
 
+@pytest.mark.parametrize("impl", ["xla", pytest.param("onednn", marks=needs_onednn)])
 @pytest.mark.parametrize("shape", POOL_SHAPES, ids=lambda s: "x".join(map(str, s)))
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_max_pool_2x2_forward_and_backward(dtype, shape):
+def test_max_pool_2x2_forward_and_backward(dtype, shape, impl):
     """Values after a ReLU (whole windows tie at 0) plus planted positive ties: the
-    gradient goes to the first maximum in row-major order, as in the reference."""
+    gradient goes to the first maximum in row-major order, as in the reference.  With
+    oneDNN (float32; float64 is the XLA kernel) the tie rule is oneDNN's workspace's."""
     from kernels.pool import maxpool2d_backward, maxpool2d_forward
     from models._frameworks import load_flax
 
     jax = load_flax()[0]  # x64 on before any array is made
-    from kernels.accel.pool import max_pool_2x2
+    from kernels.accel import pool
+
+    max_pool_2x2 = pool.max_pool_2x2 if impl == "xla" else pool.max_pool_2x2_onednn
 
     rng = np.random.default_rng(sum(shape))
     x = np.maximum(rng.normal(size=shape), 0).astype(dtype)
@@ -236,9 +241,11 @@ def test_max_pool_2x2_forward_and_backward(dtype, shape):
     assert_close(np.asarray(got_dx), want_dx, tolerance(dtype, "grad"), "max-pool dx")
 
 
-def test_max_pool_2x2_refuses_an_image_smaller_than_its_window():
-    from kernels.accel.pool import max_pool_2x2
+@pytest.mark.parametrize("impl", ["xla", pytest.param("onednn", marks=needs_onednn)])
+def test_max_pool_2x2_refuses_an_image_smaller_than_its_window(impl):
+    from kernels.accel import pool
 
+    max_pool_2x2 = pool.max_pool_2x2 if impl == "xla" else pool.max_pool_2x2_onednn
     with pytest.raises(ValueError, match="does not fit a 1x4 image"):
         max_pool_2x2(np.zeros((1, 1, 4, 1), np.float32))
 

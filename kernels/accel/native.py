@@ -41,7 +41,8 @@ FLAGS = ("-O2", "-std=c++17", "-shared", "-fPIC", "-w")
 KERNELS = {
     "onednn": ("onednn.cc", ("dnnl",),
                ("mlsandbox_conv_fwd", "mlsandbox_conv_bias_relu_fwd", "mlsandbox_conv_bwd_data",
-                "mlsandbox_conv_bwd_weights", "mlsandbox_matmul")),
+                "mlsandbox_conv_bwd_weights", "mlsandbox_matmul", "mlsandbox_pool_fwd",
+                "mlsandbox_pool_bwd")),
 }
 
 

@@ -72,3 +72,48 @@ def _bwd(res, dy):
 
 
 max_pool_2x2.defvjp(_fwd, _bwd)
+
+
+# -- the same pooling through oneDNN (impl="onednn") -------------------------------------
+def _onednn_pool(x):
+    from kernels.accel import native
+
+    native.load("onednn")
+    n, hh, ww, c = x.shape
+    out = jax.ShapeDtypeStruct((n, hh // 2, ww // 2, c), x.dtype)
+    ws = jax.ShapeDtypeStruct(out.shape, jnp.uint8)
+    return jax.ffi.ffi_call("mlsandbox_pool_fwd", (out, ws), vmap_method="sequential")(x)
+
+
+@jax.custom_vjp
+def max_pool_2x2_onednn(x):
+    """:func:`max_pool_2x2` as one oneDNN call each way (float32; any other dtype is
+    :func:`max_pool_2x2`).  The forward records where each window's maximum is (oneDNN's
+    workspace, one byte per output: the first maximum, the reference's tie rule) and the
+    backward scatters ``dy`` there.  Why: after the convolutions moved to oneDNN
+    (:mod:`kernels.accel.conv`), the two XLA pools were a third of TinyVGG's Adam step
+    (5.0 of 16.8 ms, measured by swapping them for strided slices)."""
+    if x.dtype != jnp.float32 or x.ndim != 4:
+        return max_pool_2x2(x)
+    _windows(x)  # checks the shape
+    return _onednn_pool(x)[0]
+
+
+def _onednn_fwd(x):
+    if x.dtype != jnp.float32 or x.ndim != 4:
+        y, pullback = jax.vjp(max_pool_2x2, x)
+        return y, (x, None, pullback)
+    _windows(x)
+    y, ws = _onednn_pool(x)
+    return y, (x, ws, None)
+
+
+def _onednn_bwd(res, dy):
+    x, ws, pullback = res
+    if pullback is not None:
+        return pullback(dy)
+    out = jax.ShapeDtypeStruct(x.shape, x.dtype)
+    return (jax.ffi.ffi_call("mlsandbox_pool_bwd", out, vmap_method="sequential")(dy, ws),)
+
+
+max_pool_2x2_onednn.defvjp(_onednn_fwd, _onednn_bwd)

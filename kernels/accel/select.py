@@ -108,10 +108,11 @@ class FastConv(_Selectable):
     :mod:`kernels.accel` passed to its constructor, everything else as written:
 
     * ``impl="fast"``: ``pool=`` :func:`kernels.accel.pool.max_pool_2x2` (pure XLA);
-    * ``impl="onednn"``: that pool, and oneDNN's convolutions as XLA custom calls
-      (:mod:`kernels.accel.conv`): ``block=conv_relu`` runs each convolution with its bias
-      and ReLU as one call, ``conv=conv_general_dilated`` any convolution outside a block
-      (float32; other dtypes keep XLA's convolution).
+    * ``impl="onednn"``: oneDNN's kernels as XLA custom calls: ``block=conv_relu`` runs
+      each convolution with its bias and ReLU as one call, ``conv=conv_general_dilated``
+      any convolution outside a block (:mod:`kernels.accel.conv`), ``pool=``
+      :func:`kernels.accel.pool.max_pool_2x2_onednn` (float32; other dtypes keep XLA's
+      ops).
 
     One mixin for every conv network: it reads the name from the spec."""
 
@@ -126,11 +127,11 @@ class FastConv(_Selectable):
     def build(self, dtype, rngs):
         if self.impl == "xla":
             return super().build(dtype, rngs)
-        from kernels.accel.pool import max_pool_2x2
+        from kernels.accel.pool import max_pool_2x2, max_pool_2x2_onednn
 
         ops = {"pool": max_pool_2x2}
         if self.impl == "onednn":
             from kernels.accel.conv import conv_general_dilated, conv_relu
 
-            ops.update(conv=conv_general_dilated, block=conv_relu)
+            ops.update(pool=max_pool_2x2_onednn, conv=conv_general_dilated, block=conv_relu)
         return self.module(self.spec, dtype=dtype, rngs=rngs, **ops)

@@ -7,6 +7,8 @@
 //   mlsandbox_conv_bwd_data       dx = conv_transpose(dy, w)  args (dy, w),   result dx
 //   mlsandbox_conv_bwd_weights    dw = corr(x, dy)            args (x, dy),   result dw
 //   mlsandbox_matmul              c  = a @ b  (or aT @ b)     args (a, b),    result c
+//   mlsandbox_pool_fwd            2x2 max pool                args (x),   results (y, ws)
+//   mlsandbox_pool_bwd            its gradient                args (dy, ws),  result dx
 //
 // Convolution attributes (int64): sh, sw (strides), pt, pb, pl, pr (zero padding: top,
 // bottom, left, right).  Shapes come from the buffers: x (n, h, w, c), w (kh, kw, c, o),
@@ -283,6 +285,95 @@ ffi::Error Matmul(ffi::AnyBuffer a, ffi::AnyBuffer b, ffi::Result<ffi::AnyBuffer
   return ffi::Error::Success();
 }
 
+// 2x2 / stride-2 'valid' max pooling, NHWC.  The forward also returns oneDNN's workspace
+// (the position of each window's maximum: the first one in row-major order, as the
+// reference's tie rule), one uint8 per output element, which the backward reads.
+struct PoolGeometry {
+  int64_t n, h, w, c, oh, ow;
+  std::string key(char kind) const {
+    std::string k(1, kind);
+    for (int64_t v : {n, h, w, c, oh, ow}) k += "," + std::to_string(v);
+    return k;
+  }
+  memory::desc src() const { return memory::desc({n, c, h, w}, dt::f32, tag::nhwc); }
+  memory::desc dst() const { return memory::desc({n, c, oh, ow}, dt::f32, tag::nhwc); }
+  // 'valid' pooling of an odd side drops the last row/column: a negative right padding
+  memory::dims pad_hi() const { return {2 * oh - h, 2 * ow - w}; }
+  dnnl::pooling_forward::primitive_desc forward() const {
+    return dnnl::pooling_forward::primitive_desc(
+        cpu(), dnnl::prop_kind::forward_training, dnnl::algorithm::pooling_max, src(), dst(),
+        {2, 2}, {2, 2}, {0, 0}, {0, 0}, pad_hi(), Geometry::attr());
+  }
+};
+
+ffi::Error CheckPool(const PoolGeometry& g, const ffi::AnyBuffer& ws,
+                     const memory::desc& wanted) {
+  if (ws.element_type() != ffi::DataType::U8 ||
+      ws.size_bytes() != wanted.get_size())
+    return ffi::Error::Internal("oneDNN's pooling workspace for " + g.key(' ') + " is " +
+                                std::to_string(wanted.get_size()) +
+                                " bytes, not one uint8 per output element");
+  return ffi::Error::Success();
+}
+
+ffi::Error PoolForward(ffi::AnyBuffer x, ffi::Result<ffi::AnyBuffer> y,
+                       ffi::Result<ffi::AnyBuffer> ws) {
+  for (auto [buf, name] : {Named{&x, "x"}, {&*y, "y"}})
+    if (auto e = check(*buf, name); e.failure()) return e;
+  auto xd = x.dimensions();
+  auto yd = y->dimensions();
+  PoolGeometry g{xd[0], xd[1], xd[2], xd[3], yd[1], yd[2]};
+  try {
+    auto p = cached(g.key('p'), [&] {
+      auto pd = g.forward();
+      return Plan{dnnl::pooling_forward(pd), pd.workspace_desc(), pd.scratchpad_desc(),
+                  dnnl::reorder(), false};
+    });
+    if (auto e = CheckPool(g, *ws, p->weights); e.failure()) return e;
+    auto& s = stream();
+    p->prim.execute(s, {{DNNL_ARG_SRC, memory(g.src(), cpu(), x.untyped_data())},
+                        {DNNL_ARG_DST, memory(g.dst(), cpu(), y->untyped_data())},
+                        {DNNL_ARG_WORKSPACE, memory(p->weights, cpu(), ws->untyped_data())},
+                        {DNNL_ARG_SCRATCHPAD,
+                         memory(p->scratchpad, cpu(), scratch(p->scratchpad.get_size()))}});
+    s.wait();
+  } catch (const dnnl::error& e) {
+    return ffi::Error::Internal("oneDNN max pooling failed for " + g.key(' ') + ": " +
+                                e.what());
+  }
+  return ffi::Error::Success();
+}
+
+ffi::Error PoolBackward(ffi::AnyBuffer dy, ffi::AnyBuffer ws, ffi::Result<ffi::AnyBuffer> dx) {
+  for (auto [buf, name] : {Named{&dy, "dy"}, {&*dx, "dx"}})
+    if (auto e = check(*buf, name); e.failure()) return e;
+  auto xd = dx->dimensions();
+  auto yd = dy.dimensions();
+  PoolGeometry g{xd[0], xd[1], xd[2], xd[3], yd[1], yd[2]};
+  try {
+    auto p = cached(g.key('q'), [&] {
+      auto fwd = g.forward();
+      auto pd = dnnl::pooling_backward::primitive_desc(
+          cpu(), dnnl::algorithm::pooling_max, g.src(), g.dst(), {2, 2}, {2, 2}, {0, 0},
+          {0, 0}, g.pad_hi(), fwd, Geometry::attr());
+      return Plan{dnnl::pooling_backward(pd), fwd.workspace_desc(), pd.scratchpad_desc(),
+                  dnnl::reorder(), false};
+    });
+    if (auto e = CheckPool(g, ws, p->weights); e.failure()) return e;
+    auto& s = stream();
+    p->prim.execute(s, {{DNNL_ARG_DIFF_DST, memory(g.dst(), cpu(), dy.untyped_data())},
+                        {DNNL_ARG_WORKSPACE, memory(p->weights, cpu(), ws.untyped_data())},
+                        {DNNL_ARG_DIFF_SRC, memory(g.src(), cpu(), dx->untyped_data())},
+                        {DNNL_ARG_SCRATCHPAD,
+                         memory(p->scratchpad, cpu(), scratch(p->scratchpad.get_size()))}});
+    s.wait();
+  } catch (const dnnl::error& e) {
+    return ffi::Error::Internal("oneDNN max pooling backward failed for " + g.key(' ') +
+                                ": " + e.what());
+  }
+  return ffi::Error::Success();
+}
+
 }  // namespace
 
 // The oneDNN implementation a call of this geometry runs (e.g. "jit:avx512_core"), for
@@ -348,3 +439,13 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(mlsandbox_matmul, Matmul,
                                   .Arg<ffi::AnyBuffer>()
                                   .Ret<ffi::AnyBuffer>()
                                   .Attr<int64_t>("ta"));
+XLA_FFI_DEFINE_HANDLER_SYMBOL(mlsandbox_pool_fwd, PoolForward,
+                              ffi::Ffi::Bind()
+                                  .Arg<ffi::AnyBuffer>()
+                                  .Ret<ffi::AnyBuffer>()
+                                  .Ret<ffi::AnyBuffer>());
+XLA_FFI_DEFINE_HANDLER_SYMBOL(mlsandbox_pool_bwd, PoolBackward,
+                              ffi::Ffi::Bind()
+                                  .Arg<ffi::AnyBuffer>()
+                                  .Arg<ffi::AnyBuffer>()
+                                  .Ret<ffi::AnyBuffer>());
