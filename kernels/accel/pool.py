@@ -19,6 +19,9 @@ TinyVGG's first pool (32 x 60x60x10) 77 ms -> 11 ms.  Writing the forward as res
 max as well (issue 6's prototype) was slower in the forward (16 vs 4-6 ms) and in the
 gradient (31 vs 20 ms).
 
+:func:`max_pool_2x2_onednn` (``impl="onednn"``) is the same pooling as oneDNN calls,
+forward and backward, for the networks whose convolutions already run in oneDNN.
+
 Shapes: ``x`` (n, H, W, C) NHWC; returns (n, H // 2, W // 2, C).  An odd last row or
 column is dropped, as 'valid' pooling does (13 -> 6), and gets zero gradient.
 """
