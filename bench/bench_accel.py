@@ -49,6 +49,8 @@ def _mlp(benchmark, mnist_42k, group, impl):
     params = net.spec.init(seed=0, dtype="float32")
     _info(benchmark, group, impl, data=source, shape=list(batch["x"].shape),
           dtype="float32")
+    if impl == "onednn":
+        benchmark.extra_info["onednn"] = _onednn_version()
     return net, params, batch
 
 
