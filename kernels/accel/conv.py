@@ -12,13 +12,16 @@ a GEMM, which with TinyVGG's 3 or 10 channels runs at 5-12 GFLOP/s, and whose gr
 convolution for the input) are slower still.  TensorFlow and PyTorch call oneDNN's
 direct JIT kernels instead, which vectorise over output channels and pixels with no
 packing.  This module calls the same library: ``csrc/onednn.cc`` defines XLA FFI
-handlers (forward, forward with bias and ReLU, backward data, backward weights) on XLA's own NHWC buffers (no
-copies; only the few-kilobyte kernel is reordered into the layout oneDNN asks for), and
-:func:`conv2d` ties them together with a ``jax.custom_vjp``.  Measured on this project's
+handlers (forward, forward with bias and ReLU, backward data, backward weights) on
+XLA's own NHWC buffers (no copies; only the few-kilobyte kernel is reordered into the
+layout oneDNN asks for), and :func:`conv2d` / :func:`conv2d_bias_relu` tie them together
+with a ``jax.custom_vjp``.  Measured on this project's
 2-core CPU (float32, tuned allocator, jitted, medians; gradient = both VJPs of a sum of
 ``sin``): TinyVGG's first convolution (32 x 64x64x3 -> 10) 3.4 -> 0.8 ms forward,
 34 -> 11 ms gradient; its second (32 x 62x62x10 -> 10) 4.0 -> 2.2 ms and 42 -> 12 ms;
-the MNIST CNN's second (128 x 13x13x32 -> 64) 7.8 -> 2.4 ms and 42 -> 11 ms.
+the MNIST CNN's second (128 x 13x13x32 -> 64) 7.8 -> 2.4 ms and 42 -> 11 ms.  Whole
+networks (``impl="onednn"``, with :func:`kernels.accel.pool.max_pool_2x2_onednn`):
+TinyVGG's Adam step 51 -> 12.6 ms (TF 13.9), the MNIST CNN's 44 -> 13.3 ms (TF 15.9).
 
 Scope
 -----
