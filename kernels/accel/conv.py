@@ -186,7 +186,8 @@ def conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation=None,
                          rhs_dilation=None, dimension_numbers=None, feature_group_count=1,
                          batch_group_count=1, precision=None, preferred_element_type=None,
                          **kwargs):
-    """Drop-in for ``lax.conv_general_dilated`` (``nnx.Conv(conv_general_dilated=...)``):
+    """Drop-in for ``lax.conv_general_dilated`` (``nnx.Conv(conv_general_dilated=...)``,
+    for a convolution not followed by a ReLU, which this project's networks do not have):
     float32 NHWC/HWIO convolutions without dilation or groups run :func:`conv2d`, every
     other call goes to ``lax.conv_general_dilated`` as given (with any further keyword,
     such as ``out_sharding``; a sharded output also keeps XLA's convolution)."""

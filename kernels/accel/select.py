@@ -108,9 +108,9 @@ class FastConv(_Selectable):
     :mod:`kernels.accel` passed to its constructor, everything else as written:
 
     * ``impl="fast"``: ``pool=`` :func:`kernels.accel.pool.max_pool_2x2` (pure XLA);
-    * ``impl="onednn"``: oneDNN's kernels as XLA custom calls: ``block=conv_relu`` runs
-      each convolution with its bias and ReLU as one call, ``conv=conv_general_dilated``
-      any convolution outside a block (:mod:`kernels.accel.conv`), ``pool=``
+    * ``impl="onednn"``: oneDNN's kernels as XLA custom calls: ``block=``
+      :func:`kernels.accel.conv.conv_relu` runs each convolution (all of them are
+      followed by a ReLU here) with its bias and ReLU as one call, ``pool=``
       :func:`kernels.accel.pool.max_pool_2x2_onednn` (float32; other dtypes keep XLA's
       ops).
 
@@ -131,7 +131,7 @@ class FastConv(_Selectable):
 
         ops = {"pool": max_pool_2x2}
         if self.impl == "onednn":
-            from kernels.accel.conv import conv_general_dilated, conv_relu
+            from kernels.accel.conv import conv_relu
 
-            ops.update(pool=max_pool_2x2_onednn, conv=conv_general_dilated, block=conv_relu)
+            ops.update(pool=max_pool_2x2_onednn, block=conv_relu)
         return self.module(self.spec, dtype=dtype, rngs=rngs, **ops)

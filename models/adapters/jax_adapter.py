@@ -47,6 +47,12 @@ def flatten(tree: dict, prefix: str = "") -> dict:
     return out
 
 
+def conv_relu(conv, x):
+    """``relu(conv(x))``: a conv network's block as Flax users write it (the default of
+    the modules' ``block=``; :func:`kernels.accel.conv.conv_relu` is the fused one)."""
+    return nnx.relu(conv(x))
+
+
 class Dropout(nnx.Dropout):
     """``nnx.Dropout`` that uses an injected 0/1 mask (or key) when the adapter sets one;
     the kept units are scaled by ``1/(1 - rate)`` as nnx does with its own mask."""

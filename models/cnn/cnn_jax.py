@@ -4,21 +4,15 @@ from __future__ import annotations
 
 import functools
 
-from jax import lax
-
 from kernels.accel.select import FastConv
-from models.adapters.jax_adapter import Dropout, JaxNetwork, nnx
-
-
-def conv_relu(conv, x):
-    return nnx.relu(conv(x))
+from models.adapters.jax_adapter import Dropout, JaxNetwork, conv_relu, nnx
 
 
 class CNN(nnx.Module):
-    # pool, conv, block: kernels.accel ops (impl=); None is Flax's own
-    def __init__(self, spec, *, dtype, rngs, pool=None, conv=None, block=None):
+    # pool, block: kernels.accel ops (impl=); None is Flax's own
+    def __init__(self, spec, *, dtype, rngs, pool=None, block=None):
         kw = dict(kernel_size=(3, 3), padding="VALID", dtype=dtype, param_dtype=dtype,
-                  rngs=rngs, conv_general_dilated=conv or lax.conv_general_dilated)
+                  rngs=rngs)
         self.conv1 = nnx.Conv(spec.channels, spec.filters1, **kw)
         self.conv2 = nnx.Conv(spec.filters1, spec.filters2, **kw)
         self.dropout = Dropout(spec.rate)        # keys come from the adapter (or a mask)

@@ -4,22 +4,15 @@ from __future__ import annotations
 
 import functools
 
-from jax import lax
-
 from kernels.accel.select import FastConv
-from models.adapters.jax_adapter import JaxNetwork, nnx
-
-
-def conv_relu(conv, x):
-    return nnx.relu(conv(x))
+from models.adapters.jax_adapter import JaxNetwork, conv_relu, nnx
 
 
 class TinyVGG(nnx.Module):
-    # pool, conv, block: kernels.accel ops (impl=); None is Flax's own
-    def __init__(self, spec, *, dtype, rngs, pool=None, conv=None, block=None):
+    # pool, block: kernels.accel ops (impl=); None is Flax's own
+    def __init__(self, spec, *, dtype, rngs, pool=None, block=None):
         conv = functools.partial(nnx.Conv, kernel_size=(3, 3), padding=spec.padding.upper(),
-                                 dtype=dtype, param_dtype=dtype, rngs=rngs,
-                                 conv_general_dilated=conv or lax.conv_general_dilated)
+                                 dtype=dtype, param_dtype=dtype, rngs=rngs)
         self.conv1 = conv(spec.channels, spec.hidden)
         self.conv2 = conv(spec.hidden, spec.hidden)
         self.conv3 = conv(spec.hidden, spec.hidden)
