@@ -39,7 +39,6 @@ def _call(a, b, transpose_a):
         a, b, ta=np.int64(bool(transpose_a)))
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
 def matmul(a, b, transpose_a=False):
     """``a @ b``, or ``a.T @ b`` with ``transpose_a``; ``a`` (m, k) (or (k, m)), ``b``
     (k, n).  Returns (m, n)."""
@@ -49,11 +48,16 @@ def matmul(a, b, transpose_a=False):
                          "are not two matrices with a shared inner dimension")
     if not _direct(a, b):
         return (a.T if transpose_a else a) @ b
+    return _matmul_onednn(a, b, bool(transpose_a))
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
+def _matmul_onednn(a, b, transpose_a):
     return _call(a, b, transpose_a)
 
 
 def _fwd(a, b, transpose_a):
-    return matmul(a, b, transpose_a), (a, b)
+    return _call(a, b, transpose_a), (a, b)
 
 
 def _bwd(transpose_a, res, g):
@@ -63,4 +67,4 @@ def _bwd(transpose_a, res, g):
     return g @ b.T, matmul(a, g, True)   # c = a b: da = g bᵀ, db = aᵀ g
 
 
-matmul.defvjp(_fwd, _bwd)
+_matmul_onednn.defvjp(_fwd, _bwd)

@@ -88,7 +88,6 @@ def _onednn_pool(x):
     return jax.ffi.ffi_call("mlsandbox_pool_fwd", (out, ws), vmap_method="sequential")(x)
 
 
-@jax.custom_vjp
 def max_pool_2x2_onednn(x):
     """:func:`max_pool_2x2` as one oneDNN call each way (float32; any other dtype is
     :func:`max_pool_2x2`).  The forward records where each window's maximum is (oneDNN's
@@ -99,24 +98,23 @@ def max_pool_2x2_onednn(x):
     if x.dtype != jnp.float32 or x.ndim != 4:
         return max_pool_2x2(x)
     _windows(x)  # checks the shape
+    return _pool_onednn(x)
+
+
+@jax.custom_vjp
+def _pool_onednn(x):
     return _onednn_pool(x)[0]
 
 
 def _onednn_fwd(x):
-    if x.dtype != jnp.float32 or x.ndim != 4:
-        y, pullback = jax.vjp(max_pool_2x2, x)
-        return y, (x, None, pullback)
-    _windows(x)
     y, ws = _onednn_pool(x)
-    return y, (x, ws, None)
+    return y, (x, ws)
 
 
 def _onednn_bwd(res, dy):
-    x, ws, pullback = res
-    if pullback is not None:
-        return pullback(dy)
+    x, ws = res
     out = jax.ShapeDtypeStruct(x.shape, x.dtype)
     return (jax.ffi.ffi_call("mlsandbox_pool_bwd", out, vmap_method="sequential")(dy, ws),)
 
 
-max_pool_2x2_onednn.defvjp(_onednn_fwd, _onednn_bwd)
+_pool_onednn.defvjp(_onednn_fwd, _onednn_bwd)
