@@ -16,6 +16,25 @@ from mlsandbox.report import Report, new_figure
 from mlsandbox.studies import common
 
 
+# -- the flags both conv studies have beyond common's (fresh Field objects per class) ----
+def lr_field():
+    return dataclasses.field(default=1e-3, metadata={"help": "Adam learning rate"})
+
+
+def train_limit_field():
+    return dataclasses.field(default=0, metadata={
+        "help": "use only the first N training images (0: all)"})
+
+
+def seed_field():
+    return dataclasses.field(default=0, metadata={"help": "seed of params and shuffling"})
+
+
+def checkpoint_dir_field():
+    return dataclasses.field(default="", metadata={
+        "help": "rewrite <dir>/<network>-<backend>.safetensors every epoch; resume from it"})
+
+
 def load_images(data: str, data_dir=None, dtype="float32"):
     """``(x_train, y_train, x_test, y_test, description)``, x NHWC in [0, 1].
 

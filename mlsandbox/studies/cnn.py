@@ -24,12 +24,10 @@ class Config:
     dtype: str = common.dtype_field()
     epochs: int = dataclasses.field(default=12, metadata={"help": "epochs"})
     batch_size: int = dataclasses.field(default=128, metadata={"help": "batch size"})
-    lr: float = dataclasses.field(default=1e-3, metadata={"help": "Adam learning rate"})
-    train_limit: int = dataclasses.field(default=0, metadata={
-        "help": "use only the first N training images (0: all)"})
-    seed: int = dataclasses.field(default=0, metadata={"help": "seed of params and shuffling"})
-    checkpoint_dir: str = dataclasses.field(default="", metadata={
-        "help": "rewrite <dir>/<network>-<backend>.safetensors every epoch; resume from it"})
+    lr: float = _convnets.lr_field()
+    train_limit: int = _convnets.train_limit_field()
+    seed: int = _convnets.seed_field()
+    checkpoint_dir: str = _convnets.checkpoint_dir_field()
     progress: bool = common.progress_field()
     jax_impl: str = common.jax_impl_field()
 
