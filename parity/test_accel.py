@@ -90,9 +90,10 @@ def test_fused_mlp_kernel_with_both_layouts(dtype, n_hidden, n, gemm):
 
 @pytest.fixture(scope="module")
 def mnist_runs(mnist_subset):
-    """The NumPy reference's 100-step full-batch runs on real MNIST, float64."""
+    """The NumPy reference's 100-step full-batch runs on real MNIST (the digits where
+    shared/ is absent: the width follows the data), float64."""
     batch, _ = mnist_subset
-    ref = models.get("mlp", "numpy", n_in=784)
+    ref = models.get("mlp", "numpy", n_in=batch["x"].shape[1])
     params = ref.spec.init(seed=0, dtype="float64")
     runs = {}
     for opt, hyper in RUNS.items():
@@ -109,7 +110,7 @@ def test_fused_run_trajectory_on_mnist(optimizer, mnist_runs):
     final params and the optimizer state follow the NumPy reference's run."""
     batch, params, runs = mnist_runs
     want_params, want_losses, want_state = runs[optimizer]
-    net = models.get("mlp", "jax", n_in=784, impl="fused")
+    net = models.get("mlp", "jax", n_in=batch["x"].shape[1], impl="fused")
     got_params, got_losses, got_state = net.train(params, batch, optimizer, steps=100,
                                                   return_opt_state=True, **RUNS[optimizer])
     assert want_losses[-1] < 0.8 * want_losses[0]  # it trains
@@ -127,11 +128,11 @@ def test_onednn_fused_run_trajectory_on_mnist_float32(optimizer, mnist_subset):
     float32 run."""
     batch, _ = mnist_subset
     batch = {"x": batch["x"].astype(np.float32), "y": batch["y"]}
-    ref = models.get("mlp", "numpy", n_in=784)
+    ref = models.get("mlp", "numpy", n_in=batch["x"].shape[1])
     params = ref.spec.init(seed=0, dtype="float32")
     want_params, want_losses = ref.train(params, batch, optimizer, steps=100,
                                          **RUNS[optimizer])
-    net = models.get("mlp", "jax", n_in=784, impl="onednn")
+    net = models.get("mlp", "jax", n_in=batch["x"].shape[1], impl="onednn")
     got_params, got_losses = net.train(params, batch, optimizer, steps=100, **RUNS[optimizer])
     assert {v.dtype.name for v in got_params.values()} == {"float32"}
     assert_close(got_losses, want_losses, tolerance("float32"), f"{optimizer} losses")
@@ -171,7 +172,7 @@ def test_fused_run_resumes_where_it_stopped(mnist_runs):
     """Two fused runs of 50 steps, the state handed over in canonical form, equal one of
     100 (the step count and Adam's moments survive the hand-over)."""
     batch, params, runs = mnist_runs
-    net = models.get("mlp", "jax", n_in=784, impl="fused")
+    net = models.get("mlp", "jax", n_in=batch["x"].shape[1], impl="fused")
     p, l1, s = net.train(params, batch, "adam", steps=50, return_opt_state=True, lr=1e-3)
     p, l2, s = net.train(p, batch, "adam", steps=50, opt_state=s, return_opt_state=True,
                          lr=1e-3)
@@ -186,8 +187,8 @@ def test_fused_and_xla_impls_train_alike_on_minibatches(mnist_subset):
     batch, _ = mnist_subset
     batches = [{"x": batch["x"][i:i + 100], "y": batch["y"][i:i + 100]}
                for i in range(0, 500, 100)]
-    plain = models.get("mlp", "jax", n_in=784)
-    fused = models.get("mlp", "jax", n_in=784, impl="fused")
+    plain = models.get("mlp", "jax", n_in=batch["x"].shape[1])
+    fused = models.get("mlp", "jax", n_in=batch["x"].shape[1], impl="fused")
     params = plain.spec.init(seed=0, dtype="float64")
     want = plain.train(params, batches, "sgd", lr=0.1)
     got = fused.train(params, batches, "sgd", lr=0.1)
