@@ -16,7 +16,6 @@ import pytest
 
 import models
 from bench import harness
-from kernels import optim
 from mlsandbox import alloc
 
 pytestmark = pytest.mark.jax
@@ -30,7 +29,7 @@ def _info(benchmark, group, impl, **extra):
 
 
 # -- MLP 784-10-10 on 42,000 x 784 (groups of bench_mlp.py) --------------------------
-#: the MLP's kernel sets (kernels/accel/select.py): "fused" is pure XLA, "onednn" the
+#: the MLP's kernel sets (models/adapters/jax_accel.py): "fused" is pure XLA, "onednn" the
 #: same kernel with the two products with X through oneDNN's GEMM
 MLP_IMPLS = ["fused", "onednn"]
 
@@ -54,26 +53,6 @@ def _mlp(benchmark, mnist_42k, group, impl):
     return net, params, batch
 
 
-def fused_trainer(net, params, batch, steps, optimizer="sgd", **hyper):
-    """``fn()``: one fused step (``steps=None``) or a fused run of ``steps`` on ``batch``,
-    with both layouts of X made once, outside the timed call (as the data loading)."""
-    from kernels.accel import mlp
-
-    tx = net.optimizer(optimizer, optim.resolve(optimizer, hyper))
-    data = mlp.layouts(batch["x"])
-    y = mlp.jnp.asarray(batch["y"])
-    fn = mlp.train_step(tx, net.gemm) if steps is None else mlp.fit(tx, steps, net.gemm)
-    tree = net._tree(params)
-    carry = [tree, tx.init(tree)]
-
-    def call():
-        carry[0], carry[1], loss = fn(carry[0], carry[1], data.x, data.xt, y)
-        return loss.block_until_ready()
-
-    call()
-    return call
-
-
 @pytest.mark.parametrize("impl", MLP_IMPLS)
 def test_mlp_forward_fused(benchmark, mnist_42k, impl):
     net, params, batch = _mlp(benchmark, mnist_42k, "mlp-forward", impl)
@@ -84,7 +63,7 @@ def test_mlp_forward_fused(benchmark, mnist_42k, impl):
 def test_mlp_train_step_fused(benchmark, mnist_42k, impl):
     """One full-batch GD step (lr 0.1), hand-fused: see kernels/accel/mlp.py."""
     net, params, batch = _mlp(benchmark, mnist_42k, "mlp-train-step", impl)
-    benchmark(fused_trainer(net, params, batch, None, "sgd", lr=0.1))
+    benchmark(harness.train_step(net, params, batch, "sgd", lr=0.1))
 
 
 @pytest.mark.parametrize("impl", MLP_IMPLS)
@@ -92,7 +71,7 @@ def test_mlp_train_run_fused(benchmark, mnist_42k, impl):
     """100 fused steps in one lax.scan (time per call: divide by 100 for a step)."""
     net, params, batch = _mlp(benchmark, mnist_42k, f"mlp-train-{RUN_STEPS}-steps", impl)
     benchmark.extra_info["steps_per_call"] = RUN_STEPS
-    fn = fused_trainer(net, params, batch, RUN_STEPS, "sgd", lr=0.1)
+    fn = harness.train_run(net, params, batch, RUN_STEPS, "sgd", lr=0.1)
     benchmark.pedantic(fn, rounds=3 if benchmark.enabled else 1, iterations=1)
 
 
@@ -101,7 +80,7 @@ CONV_SHAPES = {"tinyvgg": ({}, 32), "cnn": ({}, 128)}  # as bench_conv.SHAPES
 CONV_NETWORKS = [n for n in CONV_SHAPES if n in models.NETWORKS]
 
 
-#: the conv networks' kernel sets (kernels/accel/select.py): "fast" is pure XLA (the
+#: the conv networks' kernel sets (models/adapters/jax_accel.py): "fast" is pure XLA (the
 #: pool), "onednn" adds oneDNN's convolutions as custom calls (skipped, with the reason,
 #: where they cannot be built)
 CONV_IMPLS = ["fast", "onednn"]
@@ -130,28 +109,6 @@ def _onednn_version() -> str:
     return ".".join(fields.get(f"DNNL_VERSION_{k}", "?") for k in ("MAJOR", "MINOR", "PATCH"))
 
 
-def jax_trainer(net, params, batch, optimizer="adam", **hyper):
-    """``fn()``: one jitted step of the adapter (``JaxNetwork.jit_step``: value_and_grad
-    and the optax update, params and state donated), state carried between calls."""
-    import jax
-    import jax.numpy as jnp
-
-    hyper = optim.resolve(optimizer, hyper)
-    tx, step = net.jit_step(optimizer, hyper)
-    ptree, stree = net._split(params)
-    trainable = {k: params[k] for k in net.spec.trainable()}
-    state = net.set_opt_state(tx.init(ptree), optimizer, optim.init(optimizer, trainable, hyper))
-    carry = [ptree, stree, state]
-    x, y, key = jnp.asarray(batch["x"]), jnp.asarray(batch["y"]), jax.random.PRNGKey(0)
-
-    def call():
-        carry[0], carry[1], carry[2], loss = step(*carry, x, y, None, key)
-        return loss.block_until_ready()
-
-    call()
-    return call
-
-
 @pytest.mark.parametrize("impl", CONV_IMPLS)
 @pytest.mark.parametrize("name", CONV_NETWORKS)
 def test_conv_forward_fast(benchmark, name, impl):
@@ -162,6 +119,6 @@ def test_conv_forward_fast(benchmark, name, impl):
 @pytest.mark.parametrize("impl", CONV_IMPLS)
 @pytest.mark.parametrize("name", CONV_NETWORKS)
 def test_conv_train_step_fast(benchmark, name, impl):
-    """One Adam step (lr 1e-3) with the kernel set ``impl`` (kernels/accel/select.py)."""
+    """One Adam step (lr 1e-3) with the kernel set ``impl`` (models/adapters/jax_accel.py)."""
     net, params, batch = _conv(name, impl, benchmark, "train-step")
-    benchmark(jax_trainer(net, params, batch, "adam", lr=1e-3))
+    benchmark(harness.train_step(net, params, batch, "adam", lr=1e-3))

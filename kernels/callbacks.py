@@ -71,25 +71,33 @@ class ReduceLROnPlateau:
 
 
 class EarlyStopping:
-    """Stop once the loss has not improved by more than ``min_delta`` for ``patience``
-    epochs (Keras's rule); keep a copy of the best epoch's params to restore.
+    """Stop once the monitored value has not improved by more than ``min_delta`` for
+    ``patience`` epochs (Keras's rule); keep a copy of the best epoch's params to restore.
 
-    ``update(value, params)`` returns True when training should stop; :attr:`best_params`
-    holds the params of the best epoch (``restore_best_weights``) and :attr:`best_epoch`
-    its index.
+    ``mode="min"`` watches a loss (improving means falling), ``"max"`` an accuracy
+    (rising).  ``update(value, params)`` returns True when training should stop;
+    :attr:`best_params` holds the params of the best epoch (``restore_best_weights``),
+    :attr:`best_epoch` its index and :attr:`improved` whether the last update improved.
     """
 
-    def __init__(self, *, patience: int = 0, min_delta: float = 0.0):
-        if patience < 0:
-            raise ValueError(f"patience must be >= 0, got {patience}")
-        self.patience, self.min_delta = patience, abs(min_delta)
+    def __init__(self, *, patience: int = 0, min_delta: float = 0.0, mode: str = "min"):
+        if isinstance(patience, bool) or not isinstance(patience, (int, np.integer)) \
+                or patience < 0:
+            raise ValueError(f"patience must be an integer >= 0, got {patience!r}")
+        if mode not in ("min", "max"):
+            raise ValueError(f"mode must be 'min' or 'max', got {mode!r}")
+        if not math.isfinite(min_delta):
+            raise ValueError(f"min_delta must be finite, got {min_delta!r}")
+        self.patience, self.min_delta, self.mode = int(patience), abs(min_delta), mode
         self.best, self.wait, self.epoch = math.inf, 0, -1
         self.best_epoch, self.best_params, self.stopped_epoch = -1, None, None
+        self.improved = False
 
     def update(self, value: float, params: Mapping[str, np.ndarray] | None = None) -> bool:
         self.epoch += 1
-        value = float(value)
-        if value < self.best - self.min_delta:
+        value = float(value) if self.mode == "min" else -float(value)
+        self.improved = value < self.best - self.min_delta
+        if self.improved:
             self.best, self.wait, self.best_epoch = value, 0, self.epoch
             if params is not None:
                 self.best_params = {k: np.array(v) for k, v in params.items()}

@@ -1,4 +1,4 @@
-"""Logistic losses with their Hessians, and the L2 penalty, NumPy reference.
+"""Logistic losses with their Hessians, and the penalized logistic objective, NumPy reference.
 
 Shapes: ``z`` logits (n,) for the sigmoid pair, (n, k) for softmax; ``y`` integer labels
 (n,); ``x`` inputs (n, d).  The losses are means over the batch, like
@@ -22,6 +22,10 @@ and ``S_n`` the per-example logit Hessian above (already divided by n):
 from __future__ import annotations
 
 import numpy as np
+
+from kernels.dense import dense_backward, dense_forward
+from kernels.losses import softmax_cross_entropy_backward, softmax_cross_entropy_forward
+from kernels.regularization import l2_penalty_backward, l2_penalty_forward
 
 
 def sigmoid(z: np.ndarray) -> np.ndarray:
@@ -84,14 +88,41 @@ def linear_logit_hessian(x: np.ndarray, s: np.ndarray, bias: bool = True) -> np.
     return h.reshape(m, m)
 
 
-def l2_forward(w: np.ndarray, strength: float):
-    """``½ λ Σ w²``.  Returns ``(penalty, cache)``."""
-    w = np.asarray(w)
-    lam = np.asarray(strength, w.dtype)
-    return np.asarray(0.5 * lam * np.sum(w * w), w.dtype), (w, lam)
+def l2_strength(C: float, n: int) -> float:
+    """λ of the penalty ``λ Σ w²`` (:func:`kernels.regularization.l2_penalty_forward`,
+    the one L2 convention here) that makes the mean loss of ``n`` examples plus it
+    scikit-learn's objective ``C Σ CE + ½‖W‖²`` divided by ``C n``: ``1 / (2 C n)``."""
+    return 1.0 / (2.0 * C * n)
 
 
-def l2_backward(dloss, cache):
-    """``d(½ λ Σ w²)/dw = λ w``; its Hessian is ``λ I``."""
-    w, lam = cache
-    return np.asarray(dloss, w.dtype) * lam * w
+def logistic_objective(kernel, bias, x, y, C, hessian=False):
+    """Penalized mean logistic loss of a linear model: ``(L, dW, db[, H])``.
+
+    ``z = x W + b`` (``kernel`` (d, k), ``bias`` (k,) or None for no intercept: then
+    ``db`` is None and H is dk x dk; k = 1: sigmoid cross-entropy on ``z[:, 0]``,
+    k > 1: softmax cross-entropy), ``L = mean CE + λ ‖W‖²`` with ``λ =``
+    :func:`l2_strength` ``(C, n)``, so ``dW = Xᵀ dZ + 2λ W`` and
+    ``H = Σ_i (x̃_i x̃_iᵀ) ⊗ S_i + 2λ P`` (``P``: identity on the kernel entries, which
+    come first; the intercept is not penalized).  Newton's method on this is the
+    classical track's NumPy solver; the logistic-regression network is the same
+    objective (its spec declares the penalty).
+    """
+    n, k = x.shape[0], kernel.shape[1]
+    lam = l2_strength(C, n)
+    z, c_dense = dense_forward(x, kernel, bias)
+    if k == 1:
+        loss, c_loss = sigmoid_cross_entropy_forward(z[:, 0], y)
+        dz = sigmoid_cross_entropy_backward(1.0, c_loss)[:, None]
+    else:
+        loss, c_loss = softmax_cross_entropy_forward(z, y)
+        dz = softmax_cross_entropy_backward(1.0, c_loss)
+    penalty, c_l2 = l2_penalty_forward(kernel, lam)
+    _, dw, db = dense_backward(dz, c_dense)
+    out = (loss + penalty, dw + l2_penalty_backward(1.0, c_l2), db)
+    if not hessian:
+        return out
+    s = sigmoid_cross_entropy_hessian(c_loss) if k == 1 else softmax_cross_entropy_hessian(c_loss)
+    h = linear_logit_hessian(x, s, bias=bias is not None)
+    d_w = kernel.size
+    h[np.arange(d_w), np.arange(d_w)] += 2.0 * lam
+    return out + (h,)

@@ -83,17 +83,92 @@ def resolve(name: str, hyper: Mapping) -> dict:
         else:
             out[k] = default
     lr = out["lr"]
-    if not isinstance(lr, Schedule):
-        if isinstance(lr, bool) or not isinstance(lr, (int, float, np.floating)) or lr < 0:
-            raise ValueError(f"{name}: lr must be a non-negative float or a "
-                             f"kernels.schedules schedule, got {lr!r}")
-        out["lr"] = float(lr)
+    if isinstance(lr, Schedule):
+        _check_number(name, "lr", lr.lr0, 0.0, math.inf, "the schedule's initial lr ")
+    else:
+        out["lr"] = _check_number(name, "lr", lr, 0.0, math.inf)
+    for k, (lo, hi, closed) in RANGES.items():
+        if k in out:
+            out[k] = _check_number(name, k, out[k], lo, hi, closed_high=closed)
+    for k in ("nesterov",):
+        if k in out and not isinstance(out[k], (bool, np.bool_)):
+            raise ValueError(f"{name}: {k} must be True or False, got {out[k]!r}")
     for k, allowed in _FORMS.items():
         if k in out and out[k] not in allowed:
             raise ValueError(f"{name}: {k} must be one of {allowed}, got {out[k]!r}")
     if name == "sgd" and out["nesterov"] and not out["momentum"]:
         raise ValueError("sgd: nesterov=True needs momentum > 0")
     return out
+
+
+#: hyperparameter -> (low, high, high included): every backend refuses the same values,
+#: here, before any framework sees them (torch's own optimizers check some, optax and the
+#: NumPy reference none, Keras a few)
+RANGES = {
+    "momentum": (0.0, 1.0, True),
+    "beta1": (0.0, 1.0, False),
+    "beta2": (0.0, 1.0, False),
+    "rho": (0.0, 1.0, False),
+    "eps": (0.0, math.inf, False),
+    "weight_decay": (0.0, math.inf, False),
+}
+
+
+def _check_number(name, key, v, lo, hi, what="", closed_high=False):
+    """``v`` as a float if it is a real number in ``[lo, hi)`` (``[lo, hi]`` with
+    ``closed_high``), finite; else ValueError naming ``key``, the value and the range."""
+    ok = (not isinstance(v, (bool, np.bool_)) and isinstance(v, (int, float, np.integer,
+                                                                  np.floating)))
+    if ok:
+        v = float(v)
+        ok = math.isfinite(v) and lo <= v and (v <= hi if closed_high else v < hi)
+    if not ok:
+        high = "inf)" if hi == math.inf else (f"{hi}]" if closed_high else f"{hi})")
+        raise ValueError(f"{name}: {what}{key} must be a finite number in [{lo}, {high}, "
+                         f"got {v!r}")
+    return v
+
+
+#: forms that give the same updates while the learning rate is constant:
+#: (hyperparameter, requested form, form the framework computes).  Keras's SGD keeps
+#: ``v = -lr·b`` and converts the torch-form buffer at the current rate; the reverse
+#: (a torch-form framework keeping Keras's velocity) has no state to write into.
+EQUAL_WHILE_CONSTANT_LR = {("momentum_form", "torch", "keras")}
+
+
+#: what each form computes (for the messages that refuse one)
+FORM_MEANING = {
+    ("momentum_form", "torch"): "the torch momentum form b = μb + g, p -= lr·b",
+    ("momentum_form", "keras"): "Keras's momentum form v = μv - lr·g, p += v",
+    ("eps_hat", True): "epsilon hat: ε added to √v before the bias correction, Keras's",
+    ("eps_hat", False): "ε added to √v̂ after the bias correction, torch's and optax's",
+    ("eps_in_sqrt", True): "ε inside the square root, √(s + ε)",
+    ("eps_in_sqrt", False): "ε outside the square root, √s + ε",
+}
+
+
+def check_forms(name: str, hyper: Mapping, computes: Mapping[str, tuple], who: str) -> None:
+    """Refuse a form in ``hyper`` that ``who`` cannot compute.
+
+    ``computes`` is a backend's declared table ``{form: (values it computes, its own
+    first)}``; ``None`` in ``hyper`` means "the framework's own form" and always passes.
+    A form equal to the framework's own while the learning rate is constant
+    (:data:`EQUAL_WHILE_CONSTANT_LR`) passes when ``lr`` is not a schedule.
+    """
+    for key in _FORMS:
+        want = hyper.get(key)
+        if key not in hyper or want is None or want in computes.get(key, (None,)):
+            continue
+        if key == "momentum_form" and not hyper.get("momentum"):
+            continue                   # without momentum both forms are plain SGD
+        own = computes[key][0]
+        if (key, want, own) in EQUAL_WHILE_CONSTANT_LR and not isinstance(hyper["lr"], Schedule):
+            continue
+        extra = (", equal to it only while the learning rate is constant"
+                 if (key, want, own) in EQUAL_WHILE_CONSTANT_LR else "")
+        done = " or ".join(f"{key}={v!r} ({FORM_MEANING[key, v]})" for v in computes[key])
+        raise ValueError(f"{who} computes {name} with {done} only, not {key}={want!r} "
+                         f"({FORM_MEANING[key, want]}){extra}; pass {key}={own!r} (or None)")
 
 
 def _prefixes(name: str, hyper: Mapping) -> list[str]:

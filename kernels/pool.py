@@ -66,8 +66,9 @@ def maxpool2d_backward(dy: np.ndarray, cache):
 
 def flatten_forward(x: np.ndarray):
     """(n, H, W, C) -> (n, H·W·C) in H, W, C order (C fastest), the canonical order of
-    Keras's and Flax's flatten.  torch flattens NCHW in C, H, W order; its adapter maps
-    the following dense kernel's rows (see ``models/adapters/torch_adapter.py``)."""
+    Keras's and Flax's flatten.  torch flattens NCHW in C, H, W order; the networks' torch
+    files permute the features to NHWC before flattening, so the dense kernel that
+    follows is a plain transpose (``models/tinyvgg/tinyvgg_torch.py``)."""
     return x.reshape(x.shape[0], -1), x.shape
 
 

@@ -1,7 +1,8 @@
 """The parity policy, in one place.
 
 Metric per tensor: ``max|got - want| / max(1, max|want|)``.  Tolerances by dtype and by
-what is compared (see ../shared/DESIGN.md, "Parity policy"):
+what is compared (the README's parity policy; ``docs/conventions.md`` for the measured
+differences):
 
 =========  ==================  ==========
 dtype      forward and loss    gradients

@@ -8,10 +8,17 @@
 >>> net.forward(params, batch).shape
 (4, 10)
 
+Training goes through one trainer per framework (``net.trainer(params, "adam", lr=1e-3)``
+then ``t.step(batch)``, ``t.run(batches)``, ``t.evaluate(batch)``, ``t.state()``), written
+in that framework's adapter (``models/adapters/<framework>_adapter.py``); ``net.train``,
+the engine, the benchmarks and the studies all call it.  What it minimizes is the spec's
+:class:`Objective` (a loss kind and :class:`Penalty` terms), implemented once per adapter.
+
 A new network is one folder ``models/<name>/`` (``spec.py`` with a :class:`Spec`
 subclass, ``<name>_<backend>.py`` files each defining ``Network``) and one line in
-:data:`REGISTRY`.  A new framework is one adapter in ``models/adapters/`` and one entry in
-:data:`BACKENDS`.
+:data:`REGISTRY`; the parity table picks it up from :data:`NETWORKS`.  A new framework is
+one adapter in ``models/adapters/``, one file per network and one entry in
+:data:`BACKENDS` (the README's "Extending" section lists the files).
 """
 
 from __future__ import annotations
@@ -20,8 +27,8 @@ import importlib
 import importlib.util
 
 from models._frameworks import FrameworkMissing
-from models._network import Network
-from models._spec import ContractError, Convention, Spec
+from models._network import Batch, Network, Trainer
+from models._spec import IGNORE_INDEX, ContractError, Convention, Objective, Penalty, Spec
 from models.checkpoint import load_checkpoint, save_checkpoint
 
 BACKENDS = ("numpy", "jax", "torch", "keras")
@@ -86,6 +93,14 @@ def get(name: str, backend: str, **config) -> Network:
     return network_cls(spec(name, **config), **options)
 
 
-__all__ = ["BACKENDS", "NETWORKS", "REGISTRY", "ContractError", "Convention",
-           "FrameworkMissing", "Network", "Spec", "available", "get", "spec",
-           "load_checkpoint", "save_checkpoint"]
+def environment(backend: str) -> dict:
+    """Versions, device and thread counts of ``backend``'s framework (for benchmark
+    records), from its adapter (imports that framework)."""
+    if backend not in BACKENDS:
+        raise KeyError(f"unknown backend {backend!r}; expected one of {list(BACKENDS)}")
+    return importlib.import_module(f"models.adapters.{backend}_adapter").environment()
+
+
+__all__ = ["BACKENDS", "IGNORE_INDEX", "NETWORKS", "REGISTRY", "Batch", "ContractError",
+           "Convention", "FrameworkMissing", "Network", "Objective", "Penalty", "Spec",
+           "Trainer", "available", "environment", "get", "spec", "load_checkpoint", "save_checkpoint"]

@@ -3,7 +3,7 @@
 Each ``load_<framework>()`` imports on first use and returns the module(s).  A missing
 framework raises :class:`FrameworkMissing` naming the pip command that installs it.
 
-Settings applied here, before any array or layer exists (DESIGN.md, "Parity policy"):
+Settings applied here, before any array or layer exists (the parity policy, README):
 
 * JAX: ``jax_enable_x64`` (float64 arrays must stay float64) and matmul precision
   "highest" (no reduced-precision passes on accelerators).

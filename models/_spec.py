@@ -1,19 +1,29 @@
-"""What every network declares once: its config, parameter table, init and examples.
+"""What every network declares once: its config, parameter table, inputs, objective, init
+and examples.
 
 A network's ``spec.py`` subclasses :class:`Spec` (a frozen dataclass of its config) and
-fills in :meth:`param_shapes`, :meth:`init` and :meth:`example`.  Framework differences
-that make outputs differ on purpose are listed in ``conventions`` as :class:`Convention`
-entries; each has a test that shows it.
+fills in :meth:`param_shapes`, :meth:`input_shape` and :meth:`init`; the rest has
+defaults that fit a classifier of float inputs ``x`` trained with softmax cross-entropy.
+Framework differences that make outputs differ on purpose are listed in ``conventions``
+as :class:`Convention` entries; each has a test that shows it.
+
+The objective is data (:class:`Objective`: a loss kind and penalty terms), declared by the
+spec and implemented once per framework in its adapter (``models/adapters``), so that
+``loss_and_grads``, ``train``, the engine and the benchmarks all minimize the same thing.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import ClassVar, Mapping
 
 import numpy as np
 
 FLOAT_DTYPES = ("float32", "float64")
+
+#: label value ignored by the masked cross-entropy (torch's ``ignore_index`` default, HF's)
+IGNORE_INDEX = -100
 
 
 class ContractError(ValueError):
@@ -34,8 +44,65 @@ class Convention:
     setting: str = ""
 
 
+#: loss kinds an :class:`Objective` may name, with the logits and labels each takes
+LOSSES = {
+    "softmax_cross_entropy": "logits (n, k), labels (n,) in [0, k); the mean over n",
+    "sigmoid_cross_entropy": "logits (n, 1), labels (n,) in {0, 1}; the mean over n",
+    "masked_cross_entropy": "logits (n, T, k), labels (n, T) in [0, k) or -100 (ignored); "
+                            "the mean over the labels that are not ignored",
+}
+
+PENALTIES = {
+    "l2": "strength · Σ w² (Keras regularizers.l2; its gradient is 2 · strength · w)",
+    "l1": "strength · Σ |w| (Keras regularizers.l1; subgradient 0 at w = 0)",
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Penalty:
+    """A term ``strength · Σ_p f(w_p)`` added to the loss, over the parameters ``params``.
+
+    ``f`` is ``w²`` (``kind="l2"``, Keras's convention, so the gradient is ``2·strength·w``)
+    or ``|w|`` (``"l1"``).  With ``per_example=True`` the strength is divided by the
+    batch size n (logistic regression's ``‖W‖²/(2Cn)`` is ``strength = 1/(2C)``), so a
+    minibatch step is a step on its own batch's objective.
+    """
+
+    kind: str
+    params: tuple[str, ...]
+    strength: float
+    per_example: bool = False
+
+    def __post_init__(self):
+        if self.kind not in PENALTIES:
+            raise ValueError(f"penalty kind must be one of {sorted(PENALTIES)}, got {self.kind!r}")
+        if not (isinstance(self.strength, (int, float, np.floating)) and
+                math.isfinite(self.strength) and self.strength >= 0):
+            raise ValueError(f"penalty strength must be a finite number >= 0, got "
+                             f"{self.strength!r}")
+
+    def scale(self, n: int) -> float:
+        """The strength for a batch of ``n`` examples."""
+        return self.strength / n if self.per_example else self.strength
+
+
+@dataclasses.dataclass(frozen=True)
+class Objective:
+    """What training minimizes: ``loss`` (a kind of :data:`LOSSES`) plus ``penalties``."""
+
+    loss: str = "softmax_cross_entropy"
+    penalties: tuple[Penalty, ...] = ()
+
+    def __post_init__(self):
+        if self.loss not in LOSSES:
+            raise ValueError(f"loss must be one of {sorted(LOSSES)}, got {self.loss!r}")
+
+
 def check_dtype(dtype) -> str:
-    name = np.dtype(dtype).name
+    try:
+        name = np.dtype(dtype).name
+    except TypeError:
+        raise ContractError(f"dtype must be one of {FLOAT_DTYPES}, got {dtype!r}") from None
     if name not in FLOAT_DTYPES:
         raise ContractError(f"dtype must be one of {FLOAT_DTYPES}, got {name!r}")
     return name
@@ -61,6 +128,24 @@ class Spec:
     def init(self, seed: int = 0, dtype="float64") -> dict[str, np.ndarray]:
         raise NotImplementedError
 
+    # -- defaults a network may override ---------------------------------------------
+    def inputs(self) -> dict[str, tuple[tuple[int | None, ...], str]]:
+        """``{batch key: (shape without the batch axis, kind)}`` of the network's inputs,
+        in the order the modules take them; kind ``"float"`` (the params' dtype) or
+        ``"int"`` (token ids, masks).  ``None`` in a shape is any size, the same for
+        every input that has one (a sequence length).  Default: ``{"x": (input_shape(),
+        "float")}``."""
+        return {"x": (tuple(self.input_shape()), "float")}
+
+    def label_shape(self) -> tuple[int | None, ...]:
+        """Shape of one example's label (``()`` for a class id; ``(None,)`` for a label
+        per position, as the masked-LM loss takes)."""
+        return ()
+
+    def objective(self) -> Objective:
+        """The loss and penalties training minimizes (softmax cross-entropy, none)."""
+        return Objective()
+
     def state_names(self) -> tuple[str, ...]:
         """Entries of the parameter table that are non-trainable state (batch norm's
         ``"bn.moving_mean"``, ``"bn.moving_variance"``): carried in the params dict,
@@ -74,14 +159,27 @@ class Spec:
 
     def dropout(self) -> dict[str, float]:
         """``{layer name: rate}`` of the dropout layers; a train-mode batch may carry
-        ``batch["masks"][name]``, a 0/1 array of that layer input's shape."""
+        ``batch["masks"][name]``, a 0/1 array of :meth:`mask_shape` ``(n, ...)``."""
         return {}
+
+    def mask_shape(self, name: str) -> tuple[int, ...]:
+        """Shape of dropout layer ``name``'s input for one example (its mask's shape
+        without the batch axis)."""
+        raise NotImplementedError(f"{self.name}: no dropout layer {name!r}")
+
+    def masks(self, n: int, seed=0, dtype="float64") -> dict[str, np.ndarray]:
+        """Random 0/1 dropout masks for a batch of ``n`` (``batch["masks"]``), each unit
+        kept with probability ``1 - rate``, drawn from ``numpy.random.default_rng(seed)``
+        (``seed`` may be a sequence such as ``[run seed, step]``)."""
+        dtype = check_dtype(dtype)
+        rng = np.random.default_rng(seed)
+        return {k: (rng.random((n, *self.mask_shape(k))) >= r).astype(dtype)
+                for k, r in self.dropout().items()}
 
     def example(self, n: int = 8, seed: int = 0, dtype="float64") -> dict[str, np.ndarray]:
         """A random batch ``{"x": (n, *input_shape), "y": (n,) int64}``."""
         dtype = check_dtype(dtype)
-        if n < 1:
-            raise ContractError(f"n must be at least 1, got {n}")
+        n = check_batch_size(n)
         rng = np.random.default_rng(seed)
         x = rng.standard_normal((n, *self.input_shape())).astype(dtype)
         y = rng.integers(0, self.n_classes, size=n).astype(np.int64)
@@ -94,6 +192,14 @@ class Spec:
             v = getattr(self, f)
             if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 1:
                 raise ValueError(f"{self.name}: {f} must be a positive integer, got {v!r}")
+
+    def check_finite(self, *fields: str) -> None:
+        """Raise ValueError naming the first of ``fields`` that is not a finite real."""
+        for f in fields:
+            v = getattr(self, f)
+            if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)) \
+                    or not math.isfinite(v):
+                raise ValueError(f"{self.name}: {f} must be a finite number, got {v!r}")
 
     def config(self) -> dict:
         return dataclasses.asdict(self)
@@ -121,26 +227,77 @@ class Spec:
                                 f"use one of {FLOAT_DTYPES}")
         return check_dtype(dtypes.pop())
 
+    def batch_size(self, batch: Mapping) -> int:
+        """The number of examples in ``batch`` (the first axis of its first input)."""
+        return int(np.shape(batch[next(iter(self.inputs()))])[0])
+
     def check_batch(self, batch: Mapping[str, np.ndarray], dtype: str, labels: bool = True):
-        """Check ``batch["x"]`` (n, *input_shape) of ``dtype`` and ``batch["y"]`` (n,) ints."""
-        if not isinstance(batch, Mapping) or "x" not in batch:
-            raise ContractError(f"{self.name}: a batch is a dict with 'x' (and 'y'), "
-                                f"got {type(batch).__name__}")
-        x = np.asarray(batch["x"])
-        want = self.input_shape()
-        if x.ndim != len(want) + 1 or x.shape[1:] != tuple(want):
-            raise ContractError(f"{self.name}: batch x has shape {x.shape}, expected "
-                                f"(n, {', '.join(map(str, want))})")
-        if x.dtype.name != dtype:
-            raise ContractError(f"{self.name}: batch x has dtype {x.dtype.name} but the "
-                                f"parameters are {dtype}; cast one of them")
+        """Check every input of :meth:`inputs` (shape, dtype; at least one example) and,
+        with ``labels``, ``batch["y"]``: integers of shape ``(n, *label_shape())`` in
+        ``[0, n_classes)`` (or :data:`IGNORE_INDEX` where the loss ignores labels)."""
+        inputs = self.inputs()
+        if not isinstance(batch, Mapping) or any(k not in batch for k in inputs):
+            got = sorted(batch) if isinstance(batch, Mapping) else type(batch).__name__
+            raise ContractError(f"{self.name}: a batch is a dict with {list(inputs)} (and 'y'), "
+                                f"got {got}")
+        n = None
+        sizes: dict[int, int] = {}
+        for key, (tail, kind) in inputs.items():
+            a = np.asarray(batch[key])
+            if a.ndim != len(tail) + 1 or not _fits(a.shape[1:], tail, sizes):
+                raise ContractError(f"{self.name}: batch {key} has shape {a.shape}, expected "
+                                    f"(n, {', '.join('T' if d is None else str(d) for d in tail)})")
+            if kind == "float" and a.dtype.name != dtype:
+                raise ContractError(f"{self.name}: batch {key} has dtype {a.dtype.name} but the "
+                                    f"parameters are {dtype}; cast one of them")
+            if kind == "int" and not np.issubdtype(a.dtype, np.integer):
+                raise ContractError(f"{self.name}: batch {key} must hold integers, got "
+                                    f"{a.dtype.name}")
+            if n is None:
+                n = a.shape[0]
+            elif a.shape[0] != n:
+                raise ContractError(f"{self.name}: batch {key} has {a.shape[0]} examples, "
+                                    f"{next(iter(inputs))} has {n}")
+        if n == 0:
+            raise ContractError(f"{self.name}: the batch is empty (0 examples); a batch needs "
+                                f"at least 1")
         if labels:
-            if "y" not in batch:
-                raise ContractError(f"{self.name}: the batch has no labels under 'y'")
-            y = np.asarray(batch["y"])
-            if y.shape != (x.shape[0],) or not np.issubdtype(y.dtype, np.integer):
-                raise ContractError(f"{self.name}: labels must be integer class ids of shape "
-                                    f"({x.shape[0]},), got {y.dtype.name} {y.shape}")
-            if y.size and (y.min() < 0 or y.max() >= self.n_classes):
-                raise ContractError(f"{self.name}: labels must lie in [0, {self.n_classes}), "
-                                    f"got min {y.min()} max {y.max()}")
+            self.check_labels(batch, n, sizes)
+
+    def check_labels(self, batch: Mapping, n: int, sizes: dict | None = None) -> None:
+        if "y" not in batch:
+            raise ContractError(f"{self.name}: the batch has no labels under 'y'")
+        y = np.asarray(batch["y"])
+        tail = self.label_shape()
+        if (y.ndim != len(tail) + 1 or y.shape[0] != n
+                or not _fits(y.shape[1:], tail, dict(sizes or {}))
+                or not np.issubdtype(y.dtype, np.integer)):
+            want = ", ".join([str(n)] + ["T" if d is None else str(d) for d in tail])
+            raise ContractError(f"{self.name}: labels must be integer class ids of shape "
+                                f"({want},), got {y.dtype.name} {y.shape}")
+        ignored = self.objective().loss == "masked_cross_entropy"
+        bad = (y < 0) | (y >= self.n_classes)
+        if ignored:
+            bad &= y != IGNORE_INDEX
+        if np.any(bad):
+            allowed = f"[0, {self.n_classes})" + (f" or {IGNORE_INDEX}" if ignored else "")
+            raise ContractError(f"{self.name}: labels must lie in {allowed}, got "
+                                f"{y[bad].flat[0]} (min {y.min()}, max {y.max()})")
+
+
+def _fits(shape, tail, sizes: dict) -> bool:
+    """Whether ``shape`` matches ``tail`` (``None``: any size, the same one for every
+    ``None`` at the same position across inputs, recorded in ``sizes``)."""
+    for i, (got, want) in enumerate(zip(shape, tail)):
+        if want is None:
+            if sizes.setdefault(i, got) != got:
+                return False
+        elif got != want:
+            return False
+    return len(shape) == len(tail)
+
+
+def check_batch_size(n) -> int:
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise ContractError(f"n must be an integer >= 1, got {n!r}")
+    return int(n)

@@ -19,7 +19,7 @@ from sklearn.preprocessing import StandardScaler
 import models
 from mlsandbox.classical import solvers
 from mlsandbox.compare import assert_close, tolerance
-from models.logreg.logreg_numpy import objective
+from kernels.logistic import logistic_objective as objective
 
 BACKENDS = models.BACKENDS
 PEERS = tuple(b for b in BACKENDS if b != "numpy")

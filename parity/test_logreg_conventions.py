@@ -30,7 +30,7 @@ def test_keras_l2_regularizer_is_half_of_one_over_C_n(case):
     """Keras ``regularizers.L2(l2)`` adds l2·Σw²: our penalty is L2(1 / (2 C n)).
 
     Keras rounds the Python-float ``l2`` through float32 even in a float64 model (the
-    trap DESIGN.md names for hyperparameters): the loss then differs from ours by
+    trap the conventions name for hyperparameters): the loss then differs from ours by
     (l2 - float32(l2))·Σw², 3.6e-10 here; with that rounding applied both agree to 1e-10.
     """
     from models._frameworks import load_keras
@@ -52,7 +52,7 @@ def test_keras_l2_regularizer_is_half_of_one_over_C_n(case):
         rounded = exact + (float(np.float32(l2)) - l2) * sq
         assert_close(got, rounded, tolerance("float64"), f"Keras L2({l2:.4g})")
         assert 0 < abs(got - exact) < 1e-8       # the float32 rounding of l2, shown
-    assert spec.l2_strength(N) == 1 / (C * N)
+    assert spec.l2_strength(N) == 1 / (2 * C * N)      # λ of λ‖W‖², Keras's L2(λ)
 
 
 @pytest.mark.torch
@@ -67,7 +67,7 @@ def test_torch_weight_decay_is_one_over_C_n(case):
     with torch.no_grad():
         lin.weight.copy_(torch.from_numpy(params["dense.kernel"].T))
         lin.bias.copy_(torch.from_numpy(params["dense.bias"]))
-    opt = torch.optim.SGD([{"params": [lin.weight], "weight_decay": spec.l2_strength(N)},
+    opt = torch.optim.SGD([{"params": [lin.weight], "weight_decay": 2 * spec.l2_strength(N)},
                            {"params": [lin.bias], "weight_decay": 0.0}], lr=0.5)
     x, y = torch.from_numpy(batch["x"]), torch.from_numpy(batch["y"].astype("float64"))
     torch.nn.functional.binary_cross_entropy_with_logits(lin(x)[:, 0], y).backward()

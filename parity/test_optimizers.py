@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 
 import models
-from kernels import schedules
+from kernels import optim, schedules
 from kernels.callbacks import EarlyStopping, ReduceLROnPlateau
 from mlsandbox.compare import TRAJECTORY, assert_close, rel_err
 from parity.cases import PEERS
@@ -71,15 +71,15 @@ OPTIMIZERS = {
     "rmsprop": ("rmsprop", {"rho": 0.9}, 1e-3, ("constant", "step")),
 }
 
-#: the form each framework computes, made explicit (None would mean "native")
-FORMS = {
-    "jax": {"sgd": {"momentum_form": "torch"}, "adam": {"eps_hat": False},
-            "adamw": {"eps_hat": False}, "rmsprop": {"eps_in_sqrt": False}},
-    "torch": {"sgd": {"momentum_form": "torch"}, "adam": {"eps_hat": False},
-              "adamw": {"eps_hat": False}, "rmsprop": {"eps_in_sqrt": False}},
-    "keras": {"sgd": {"momentum_form": "keras"}, "adam": {"eps_hat": True},
-              "adamw": {"eps_hat": True}, "rmsprop": {"eps_in_sqrt": True}},
-}
+def own_forms(backend: str) -> dict:
+    """The form each framework computes, made explicit: the first entry of its adapter's
+    declared table (``Network.FORMS``) for every form hyperparameter an optimizer takes."""
+    table = type(models.get("mlp", backend)).FORMS
+    return {opt: {k: table[k][0] for k in table if k in optim.OPTIMIZERS[opt]}
+            for opt in optim.OPTIMIZERS}
+
+
+FORMS = {b: own_forms(b) for b in PEERS}
 
 #: what a framework cannot compute at all (shown by test_unsupported_forms_raise)
 UNSUPPORTED = {("keras", "adam_l2"): "coupled"}

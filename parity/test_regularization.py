@@ -411,5 +411,10 @@ def test_masks_checked():
     with pytest.raises(models.ContractError, match="only 0 and 1"):
         net.forward(params, {**batch, "masks": {"dropout": np.full((4, 128), 2.0)}},
                     train=True)
-    with pytest.raises(ValueError, match="needs batch\\['masks'\\]"):
-        net.forward(params, batch, train=True)
+    with pytest.raises(models.ContractError, match=r"shape \(4, 1\), expected \(4, 128\)"):
+        net.forward(params, {**batch, "masks": {"dropout": np.ones((4, 1))}}, train=True)
+    # no mask: the reference draws one from default_rng([seed 0, step 0]), the rule of
+    # models._network, so a train-mode forward is reproducible
+    drawn = spec.masks(4, seed=[0, 0])
+    assert np.array_equal(net.forward(params, batch, train=True),
+                          net.forward(params, {**batch, "masks": drawn}, train=True))

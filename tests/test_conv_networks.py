@@ -68,18 +68,26 @@ def test_cnn_init_is_glorot_uniform_with_zero_bias():
     assert abs(p["conv2.kernel"].std() - limit / np.sqrt(3)) < 0.02 * limit
 
 
-def test_cnn_numpy_train_mode_without_a_mask_draws_its_own():
+def test_cnn_numpy_train_mode_without_a_mask_draws_one_from_seed_and_step():
+    """The reference has no RNG of its own: a train-mode call without a mask uses
+    ``spec.masks(n, seed=[0, 0])`` (seed 0, step 0); training draws ``[seed, step]``."""
     net = models.get("cnn", "numpy", image_size=16)
     params = net.spec.init(seed=0, dtype="float64")
     batch = net.spec.example(n=2, seed=0, dtype="float64")
     a, b = net.forward(params, batch, train=True), net.forward(params, batch, train=True)
-    assert not np.allclose(a, b)
-    assert np.array_equal(net.forward(params, batch), net.forward(params, batch))
+    assert np.array_equal(a, b)
+    drawn = {**batch, "masks": net.spec.masks(2, seed=[0, 0])}
+    assert np.array_equal(a, net.forward(params, drawn, train=True))
+    other = {**batch, "masks": net.spec.masks(2, seed=[0, 1])}
+    assert not np.allclose(a, net.forward(params, other, train=True))
+    assert not np.allclose(a, net.forward(params, batch))
 
 
-def test_cnn_bad_mask_is_named():
-    net = models.get("cnn", "numpy", image_size=16)
+@pytest.mark.parametrize("backend", models.BACKENDS)
+def test_cnn_bad_mask_is_named(backend):
+    net = models.get("cnn", backend, image_size=16)
     params = net.spec.init(seed=0, dtype="float64")
     batch = {**net.spec.example(n=2, dtype="float64"), "masks": {"dropout": np.ones((2, 7))}}
-    with pytest.raises(ValueError, match="dropout mask has shape"):
+    with pytest.raises(models.ContractError, match=r"mask 'dropout' has shape \(2, 7\), "
+                                                   r"expected \(2, 256\)"):
         net.forward(params, batch, train=True)

@@ -11,12 +11,11 @@ A JAX network selects a kernel set with a backend option::
     >>> net = models.get("mlp", "jax", n_in=784, impl="fused")   # doctest: +SKIP
 
 ``impl="xla"`` (the default) is the Flax model as its users write it; the other names are
-listed in :data:`IMPLS` per network.  The selection glue lives in
-:mod:`kernels.accel.select`; the kernels themselves are plain functions of arrays:
+listed per network in ``models.adapters.jax_accel.IMPLS``, which also holds the selection
+glue (this ground floor knows no network); the kernels here are plain functions of arrays:
 
 * :mod:`kernels.accel.mlp` -- the MLP's hand-written fused loss and gradients (both
-  layouts of X, hidden width padded to a multiple of 8), one jitted step and whole fused
-  runs of many steps;
+  layouts of X, hidden width padded to a multiple of 8);
 * :mod:`kernels.accel.pool` -- 2x2/stride-2 max pooling: ``reduce_window``'s forward
   with a hand-written, fusible backward in place of ``select_and_scatter`` (first maximum
   wins, as everywhere);
@@ -33,12 +32,3 @@ float64 calls fall back to XLA's ops inside them, so every set keeps float64 par
 """
 
 from __future__ import annotations
-
-#: network -> the ``impl=`` values its JAX backend accepts (the first is the default)
-IMPLS = {
-    "mlp": ("xla", "fused", "onednn"),
-    "tinyvgg": ("xla", "fast", "onednn"),
-    "cnn": ("xla", "fast", "onednn"),
-}
-
-__all__ = ["IMPLS"]

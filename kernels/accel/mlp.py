@@ -22,7 +22,7 @@ GFLOP/s), and ``Xᵀ dZ1`` reads X against its row-major layout.  Two changes, b
 Measured (2 cores, float32, medians, interleaved in one process; prototype of the
 issue): plain ``jax.jit`` 31.7 ms per step, TF ``tf.function`` 24-26 ms; both layouts
 19.9 ms; plus padding 17.0 ms (0.65x TF); plus many steps in one ``lax.scan``
-(:func:`fit`, no host round trip and no re-dispatch) 15.7 ms per step.  This
+(the JAX trainer's fused run, no host round trip and no re-dispatch) 15.7 ms per step.  This
 implementation, interleaved with TF on a loaded machine: 0.61-0.63x TF per step with
 glibc's default allocator, 0.67-0.71x with the tuned one (see the README's performance
 section).  What did not help: a blocked
@@ -122,7 +122,7 @@ def forward(params, x, gemm="xla"):
     return jnp.maximum(_times_x(x, w1, gemm) + b1, 0) @ w2 + b2
 
 
-def loss_and_grads(params, x, xt, y, gemm="xla"):
+def loss_and_grads(params, x, xt, y, gemm="xla", logits=False):
     """Mean softmax cross-entropy and its gradients (structured like ``params``), in one
     pass.
 
@@ -130,8 +130,9 @@ def loss_and_grads(params, x, xt, y, gemm="xla"):
     ``L = mean(logsumexp(Z2) - Z2[y])``; backward ``dZ2 = (softmax(Z2) - onehot(y)) / n``,
     ``dW2 = A1ᵀ dZ2``, ``dZ1 = dZ2 W2ᵀ · 1[Z1 > 0]``, ``dW1 = (Xᵀ) dZ1`` read from the
     transposed copy ``xt`` (or, ``xt=None``, from ``x``).  ``gemm`` picks how the two
-    products with X are computed (:data:`GEMMS`).  Traceable; shapes in the module
-    docstring.
+    products with X are computed (:data:`GEMMS`).  With ``logits=True`` the logits
+    ``Z2`` (n, n_out) come back third (for accuracy, at no extra cost).  Traceable;
+    shapes in the module docstring.
     """
     h = params["dense1"]["kernel"].shape[1]
     w1, b1, w2, b2 = _weights(params, gemm)
@@ -149,7 +150,7 @@ def loss_and_grads(params, x, xt, y, gemm="xla"):
     dw1 = _x_transposed_times(x, xt, dz1, gemm)             # (n_in, hp), contiguous reads
     grads = {"dense1": {"kernel": dw1[:, :h], "bias": dz1.sum(axis=0)[:h]},
              "dense2": {"kernel": (a1.T @ dz2)[:h], "bias": dz2.sum(axis=0)}}
-    return loss, grads
+    return (loss, grads, z2) if logits else (loss, grads)
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(4,))
@@ -174,37 +175,3 @@ def _loss_bwd(gemm, res, g):
 
 
 loss.defvjp(_loss_fwd, _loss_bwd)
-
-
-def train_step(tx, gemm="xla"):
-    """One jitted update with optax transformation ``tx``:
-    ``step(params, opt_state, x, xt, y) -> (params, opt_state, loss)`` (params and state
-    donated)."""
-    import optax
-
-    def step(params, opt_state, x, xt, y):
-        value, grads = loss_and_grads(params, x, xt, y, gemm)
-        updates, opt_state = tx.update(grads, opt_state, params)
-        return optax.apply_updates(params, updates), opt_state, value
-
-    return jax.jit(step, donate_argnums=(0, 1))
-
-
-def fit(tx, steps: int, gemm="xla"):
-    """``steps`` full-batch updates in one ``lax.scan``:
-    ``run(params, opt_state, x, xt, y) -> (params, opt_state, losses (steps,))``, where
-    ``losses[t]`` is the loss before update ``t`` (as :meth:`models.Network.train`)."""
-    import optax
-
-    def run(params, opt_state, x, xt, y):
-        def body(carry, _):
-            p, o = carry
-            value, grads = loss_and_grads(p, x, xt, y, gemm)
-            updates, o = tx.update(grads, o, p)
-            return (optax.apply_updates(p, updates), o), value
-
-        (params, opt_state), losses = jax.lax.scan(body, (params, opt_state), None,
-                                                   length=steps)
-        return params, opt_state, losses
-
-    return jax.jit(run, donate_argnums=(0, 1))

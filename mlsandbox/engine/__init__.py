@@ -8,16 +8,15 @@
 
 One loop (:func:`fit`: epochs, seeded shuffling, a tqdm progress bar, per-epoch loss and
 accuracy history, callbacks such as :class:`EarlyStopping`, TensorBoard scalars,
-safetensors checkpoints) drives one :class:`~mlsandbox.engine.trainer.Trainer` per
-backend, whose ``train_step`` and ``eval_step`` are written the way that framework's
-users write them (``trainer_torch.py``, ``trainer_jax.py``, ``trainer_keras.py``,
-``trainer_numpy.py``).  Parameters and optimizer state cross the boundary in canonical
-form only, so a run checkpointed in one framework resumes in another.
+safetensors checkpoints) drives the network's own trainer (:meth:`models.Network.trainer`,
+the one training step of each framework, written in its adapter the way that framework's
+users write it: the same step ``net.train`` and the benchmarks take).  Parameters and
+optimizer state cross the boundary in canonical form only, so a run checkpointed in one
+framework resumes in another.
 """
 
 from mlsandbox.engine.callbacks import Callback, EarlyStopping
-from mlsandbox.engine.loop import FitResult, evaluate, fit, make_trainer
+from mlsandbox.engine.loop import FitResult, evaluate, fit
 from mlsandbox.engine.scalars import ScalarWriter
 
-__all__ = ["Callback", "EarlyStopping", "FitResult", "ScalarWriter", "evaluate", "fit",
-           "make_trainer"]
+__all__ = ["Callback", "EarlyStopping", "FitResult", "ScalarWriter", "evaluate", "fit"]

@@ -2,28 +2,31 @@
 
 Per epoch: the training set is shuffled with ``np.random.default_rng([seed, epoch])``
 (the same order in every framework and after a resume), cut into batches of
-``batch_size`` (the last one may be smaller), each batch is one ``train_step``; then the
-validation set (if any) goes through ``eval_step``.  The epoch's logs (``loss`` and
-``accuracy``: means over the epoch's training batches, weighted by batch size, measured
-in train mode as each step saw them; ``val_loss``, ``val_accuracy``) are appended to the
+``batch_size`` (the last one may be smaller), and each batch is one step of the
+network's own trainer (:meth:`models.Network.trainer`: the one training step of that
+framework, the same one ``net.train`` takes); then the validation set (if any) goes
+through the trainer's ``evaluate``.  The epoch's logs (``loss`` and ``accuracy``: means
+over the epoch's training batches, weighted by the number of predictions, measured in
+train mode as each step saw them; ``val_loss``, ``val_accuracy``) are appended to the
 history, written to TensorBoard, passed to the callbacks, and the checkpoint (params,
-optimizer state, epoch, history) is rewritten.
+optimizer state, epoch, history) is rewritten.  Dropout masks are drawn from the run's
+``seed`` and the step number (the rule of :mod:`models._network`), so a resumed run
+equals an uninterrupted one.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import time
 from pathlib import Path
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 
 import models
-from kernels import optim
 from mlsandbox.engine.callbacks import Callback
-from mlsandbox.engine.trainer import Trainer, trainer_class
 
 METRICS = ("loss", "accuracy", "val_loss", "val_accuracy", "seconds")
 
@@ -44,13 +47,11 @@ class FitResult:
     best_epoch: int | None = None
     #: the loss of every training step this call ran (before its update)
     step_losses: list = dataclasses.field(default_factory=list)
-    trainer: Trainer | None = dataclasses.field(default=None, repr=False)
+    trainer: object = dataclasses.field(default=None, repr=False)
 
     def snapshot(self):
         """Copies of the trainer's current canonical (params, opt_state)."""
-        params, opt_state = self.trainer.state()
-        return ({k: np.array(v) for k, v in params.items()},
-                {k: np.array(v) for k, v in opt_state.items()})
+        return self.trainer.state()
 
     def restore(self, snapshot, epoch: int):
         """End the run with ``snapshot``'s params (an early-stopping hook asks for it)."""
@@ -59,28 +60,58 @@ class FitResult:
         self._restored = True
 
 
-def _as_net(network, backend: str, config: dict | None):
+def _as_net(network, backend: str | None, config: dict | None):
     if isinstance(network, models.Network):
         if backend not in (None, network.backend):
             raise ValueError(f"network is a {network.backend} network, backend={backend!r}")
+        if config:
+            raise ValueError("config= is for a network name; this network is built already")
         return network
+    if backend is None:
+        raise ValueError(f"backend= is needed with a network name; one of "
+                         f"{list(models.BACKENDS)}")
     return models.get(network, backend, **(config or {}))
 
 
-def _check_xy(data, spec, dtype: str, what: str):
-    if not (isinstance(data, (tuple, list)) and len(data) == 2):
-        raise TypeError(f"{what} must be a pair (x, y) of arrays, got {type(data).__name__}")
-    x, y = np.asarray(data[0]), np.asarray(data[1])
-    if x.shape[1:] != tuple(spec.input_shape()):
-        raise ValueError(f"{what}: x has shape {x.shape}, {spec.name} expects "
-                         f"(n, {', '.join(map(str, spec.input_shape()))})")
-    if y.shape != (x.shape[0],) or not np.issubdtype(y.dtype, np.integer):
-        raise ValueError(f"{what}: y must be ({x.shape[0]},) integer class ids, "
-                         f"got {y.dtype} {y.shape}")
-    if not np.issubdtype(x.dtype, np.floating):
-        raise ValueError(f"{what}: x must be floating point (scale images to [0, 1] first), "
-                         f"got {x.dtype}")
-    return x.astype(dtype, copy=False), y.astype(np.int64, copy=False)
+def as_arrays(data, spec, dtype: str, what: str) -> dict:
+    """``data`` as a dict of arrays keyed like a batch, checked once: a pair ``(x, y)``
+    for a network whose only input is ``x``, or a dict with every input of
+    ``spec.inputs()`` and ``"y"``.  Float inputs must be floating point (they are cast
+    to ``dtype``), and the whole set must pass ``spec.check_batch``."""
+    if isinstance(data, Mapping):
+        arrays = dict(data)
+    elif isinstance(data, (tuple, list)) and len(data) == 2 and list(spec.inputs()) == ["x"]:
+        arrays = {"x": data[0], "y": data[1]}
+    else:
+        keys = list(spec.inputs()) + ["y"]
+        raise TypeError(f"{what} must be a pair (x, y) of arrays or a dict with {keys}, "
+                        f"got {type(data).__name__}")
+    out = {}
+    for key, (tail, kind) in spec.inputs().items():
+        if key not in arrays:
+            raise ValueError(f"{what}: no {key!r} in the data (it has {sorted(arrays)})")
+        a = np.asarray(arrays[key])
+        if a.ndim != len(tail) + 1 or any(t is not None and s != t
+                                           for s, t in zip(a.shape[1:], tail)):
+            raise ValueError(f"{what}: {key} has shape {a.shape}, {spec.name} expects "
+                             f"(n, {', '.join('T' if t is None else str(t) for t in tail)})")
+        if kind == "float":
+            if not np.issubdtype(a.dtype, np.floating):
+                raise ValueError(f"{what}: {key} must be floating point (scale images to "
+                                 f"[0, 1] first), got {a.dtype}")
+            a = a.astype(dtype, copy=False)
+        out[key] = a
+    if "y" not in arrays:
+        raise ValueError(f"{what}: no labels 'y' in the data")
+    y = np.asarray(arrays["y"])
+    if not np.issubdtype(y.dtype, np.integer):
+        raise ValueError(f"{what}: y must be integer class ids, got {y.dtype} {y.shape}")
+    out["y"] = y.astype(np.int64, copy=False)
+    try:
+        spec.check_batch(out, dtype)
+    except models.ContractError as exc:
+        raise ValueError(f"{what}: {exc}") from None
+    return out
 
 
 def epoch_batches(n: int, batch_size: int, seed: int, epoch: int) -> list[np.ndarray]:
@@ -89,29 +120,50 @@ def epoch_batches(n: int, batch_size: int, seed: int, epoch: int) -> list[np.nda
     return [order[i:i + batch_size] for i in range(0, n, batch_size)]
 
 
-#: Forms of a rule that frameworks compute differently: unless the caller names one, each
-#: framework computes its own (None), as its users would get it (Keras's Adam adds
-#: epsilon before the bias correction; see the README's conventions table).
-NATIVE_FORMS = {"adam": {"eps_hat": None}, "adamw": {"eps_hat": None},
-                "rmsprop": {"eps_in_sqrt": None}}
+def _take(arrays: dict, idx) -> dict:
+    return {k: v[idx] for k, v in arrays.items()}
 
 
-def make_trainer(net, params, optimizer="adam", opt_state=None, seed=0, **hyper) -> Trainer:
-    """The backend's :class:`Trainer` on ``params`` (fresh optimizer state unless given)."""
-    hyper = optim.resolve(optimizer, {**NATIVE_FORMS.get(optimizer, {}), **hyper})
-    trainable = {k: params[k] for k in net.spec.trainable()}
-    opt_state = (optim.init(optimizer, trainable, hyper) if opt_state is None
-                 else optim.check_state(optimizer, trainable, hyper, opt_state))
-    return trainer_class(net.backend)(net, dict(params), optimizer, hyper, opt_state, seed)
+def _check_int(name: str, v, low: int) -> int:
+    if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)) or v < low:
+        raise ValueError(f"{name} must be an integer >= {low}, got {v!r}")
+    return int(v)
 
 
-def _run_eval(trainer, x, y, batch_size):
-    total_loss, correct = 0.0, 0
-    for i in range(0, len(x), batch_size):
-        loss, c = trainer.eval_step(x[i:i + batch_size], y[i:i + batch_size])
-        total_loss += float(loss) * len(x[i:i + batch_size])
-        correct += int(c)
-    return total_loss / len(x), correct / len(x)
+def _evaluate(trainer, arrays: dict, batch_size: int) -> tuple[float, float]:
+    """Mean loss (weighted by predictions) and accuracy of ``arrays`` in eval mode."""
+    n = len(arrays["y"])
+    total_loss = total_correct = total_count = 0.0
+    for i in range(0, n, batch_size):
+        m = trainer.evaluate(_take(arrays, slice(i, i + batch_size)))
+        count = float(m["count"])
+        total_loss += float(m["loss"]) * count
+        total_correct += float(m["correct"])
+        total_count += count
+    if not total_count:
+        return math.nan, math.nan
+    return total_loss / total_count, total_correct / total_count
+
+
+def _resume_meta(meta, path, optimizer) -> tuple[int, dict]:
+    """The epoch count and history recorded in a checkpoint's metadata, checked."""
+    if not isinstance(meta, Mapping):
+        raise ValueError(f"{path}: the checkpoint metadata is not a dict; it was not "
+                         f"written by engine.fit")
+    epoch = meta.get("epoch", 0)
+    if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
+        raise ValueError(f"{path}: the checkpoint's epoch must be an integer >= 0, got "
+                         f"{epoch!r}")
+    stored = meta.get("optimizer", optimizer)
+    if stored != optimizer:
+        raise ValueError(f"{path} was trained with {stored!r}, not {optimizer!r}")
+    history = meta.get("history", {})
+    if not isinstance(history, Mapping) or not all(
+            isinstance(v, list) and all(isinstance(x, (int, float)) for x in v)
+            for v in history.values()):
+        raise ValueError(f"{path}: the checkpoint's history must map names to lists of "
+                         f"numbers")
+    return epoch, {k: list(v) for k, v in history.items()}
 
 
 def fit(network, backend: str | None = None, train=None, val=None, *, epochs: int = 1,
@@ -120,38 +172,35 @@ def fit(network, backend: str | None = None, train=None, val=None, *, epochs: in
         callbacks: Sequence[Callback] = (), log_dir=None, checkpoint=None,
         progress: bool = True, config: dict | None = None, **hyper) -> FitResult:
     """Train ``network`` (a registered name with ``config``, or a ``models.get`` network)
-    in ``backend`` on ``train = (x, y)`` for ``epochs`` epochs in total.
+    in ``backend`` on ``train`` (``(x, y)``, or a dict of arrays keyed like a batch) for
+    ``epochs`` epochs in total.
 
     ``params`` default to ``spec.init(seed, dtype)``.  ``resume`` is a checkpoint path
     written by any backend: its params, optimizer state, epoch count and history are
     taken, and training continues at the next epoch (``epochs`` counts from the start of
     the original run).  ``checkpoint`` is the path rewritten after every epoch.
     ``log_dir`` turns on TensorBoard scalars in ``<log_dir>/<network>-<backend>``.
-    ``hyper`` are the optimizer's canonical hyperparameters (``lr=1e-3`` ...).
+    ``hyper`` are the optimizer's canonical hyperparameters (``lr=1e-3`` ...).  Every
+    argument is checked before any work is done.
     """
     from tqdm.auto import tqdm
 
     net = _as_net(network, backend, config)
     spec = net.spec
-    if epochs < 1 or batch_size < 1:
-        raise ValueError(f"epochs and batch_size must be >= 1, got {epochs}, {batch_size}")
+    epochs = _check_int("epochs", epochs, 1)
+    batch_size = _check_int("batch_size", batch_size, 1)
     history = {"epoch": [], **{k: [] for k in METRICS}}
     start = 0
     if resume is not None:
         params, opt_state, meta = models.load_checkpoint(resume, spec)
-        start = int(meta.get("epoch", 0))
-        for k, v in meta.get("history", {}).items():
-            history[k] = list(v)
-        if meta.get("optimizer", optimizer) != optimizer:
-            raise ValueError(f"{resume} was trained with {meta['optimizer']!r}, "
-                             f"not {optimizer!r}")
-        dtype = spec.check_params(params)
+        start, stored = _resume_meta(meta, resume, optimizer)
+        history.update(stored)
     elif params is None:
         params = spec.init(seed=seed, dtype=dtype)
     dtype = spec.check_params(params)
-    x, y = _check_xy(train, spec, dtype, "train")
-    xv_yv = _check_xy(val, spec, dtype, "val") if val is not None else None
-    trainer = make_trainer(net, params, optimizer, opt_state, seed, **hyper)
+    data = as_arrays(train, spec, dtype, "train")
+    val_data = as_arrays(val, spec, dtype, "val") if val is not None else None
+    trainer = net.trainer(params, optimizer, opt_state=opt_state, seed=seed, **hyper)
     run = FitResult(spec.name, net.backend, dict(params), {}, history, start, trainer=trainer)
     writer = None
     if log_dir is not None:
@@ -163,23 +212,23 @@ def fit(network, backend: str | None = None, train=None, val=None, *, epochs: in
     try:
         for epoch in range(start, epochs):
             t0 = time.perf_counter()
-            batches = epoch_batches(len(x), batch_size, seed, epoch)
+            batches = epoch_batches(len(data["y"]), batch_size, seed, epoch)
             bar = tqdm(batches, desc=f"{spec.name}/{net.backend} epoch {epoch + 1}/{epochs}",
                        disable=not progress, leave=False, unit="batch")
-            losses, corrects = [], []
+            steps = []
             for i, idx in enumerate(bar):
-                loss, correct = trainer.train_step(x[idx], y[idx])
-                losses.append(loss)
-                corrects.append(correct)
+                m = trainer.step(_take(data, idx))
+                steps.append(m)
                 if progress and (i % 10 == 9 or i == len(batches) - 1):
-                    bar.set_postfix(loss=f"{float(loss):.4f}")
-            sizes = np.array([len(idx) for idx in batches], dtype=np.float64)
-            losses = [float(v) for v in losses]
+                    bar.set_postfix(loss=f"{float(m['loss']):.4f}")
+            losses = [float(m["loss"]) for m in steps]
+            counts = np.array([float(m["count"]) for m in steps])
             run.step_losses.extend(losses)
-            logs = {"loss": float(np.dot(losses, sizes) / sizes.sum()),
-                    "accuracy": float(sum(int(c) for c in corrects) / sizes.sum())}
-            if xv_yv is not None:
-                logs["val_loss"], logs["val_accuracy"] = _run_eval(trainer, *xv_yv, batch_size)
+            logs = {"loss": float(np.dot(losses, counts) / counts.sum()),
+                    "accuracy": float(sum(float(m["correct"]) for m in steps) / counts.sum())}
+            if val_data is not None:
+                logs["val_loss"], logs["val_accuracy"] = _evaluate(trainer, val_data,
+                                                                   batch_size)
             logs["seconds"] = time.perf_counter() - t0
             history["epoch"].append(epoch + 1)
             for k in METRICS:
@@ -225,11 +274,14 @@ def _jsonable(v) -> bool:
 
 def evaluate(network, backend: str | None = None, params=None, data=None, *,
              batch_size: int = 256, config: dict | None = None) -> dict:
-    """``{"loss": mean cross-entropy, "accuracy": fraction correct}`` of ``params`` on
-    ``data = (x, y)``, in eval mode (dropout off)."""
+    """``{"loss": the mean objective, "accuracy": fraction correct}`` of ``params`` on
+    ``data`` (as :func:`fit`'s ``train``), in eval mode (dropout off)."""
     net = _as_net(network, backend, config)
+    if params is None:
+        raise ValueError("evaluate needs params=")
     dtype = net.spec.check_params(params)
-    x, y = _check_xy(data, net.spec, dtype, "data")
-    trainer = make_trainer(net, params, "sgd", lr=0.0)
-    loss, acc = _run_eval(trainer, x, y, batch_size)
+    batch_size = _check_int("batch_size", batch_size, 1)
+    arrays = as_arrays(data, net.spec, dtype, "data")
+    trainer = net.trainer(params, "sgd", lr=0.0)
+    loss, acc = _evaluate(trainer, arrays, batch_size)
     return {"loss": loss, "accuracy": acc}

@@ -7,9 +7,15 @@ variable differently from the canonical table (batch norm's ``scale``/``mean``),
 network lists it in ``NAMES = {canonical: nnx path}``.  Train mode is nnx's own
 ``module.train()`` (dropout active, batch statistics); the updated ``nnx.BatchStat``
 values come back from the loss as auxiliary output, since the merged module is
-temporary.  Training jits the whole
-step (value_and_grad, optax update) with the params and optimizer state donated, and a
-run of equal-shaped batches is fused into one ``lax.scan`` (no host round trip per step).
+temporary.
+
+:class:`JaxTrainer` is the one training step: a pure function (value_and_grad of the
+spec's objective, the optax update) under ``jax.jit`` with the params, batch statistics
+and optimizer state donated; a full-batch run, or a run of equal-shaped batches, is one
+``lax.scan`` of that step (no host round trip per step).  A kernel set
+(:mod:`models.adapters.jax_accel`) changes how the objective's gradient is computed
+(:meth:`JaxNetwork.grad_fn`) and which device arrays a batch holds
+(:meth:`JaxNetwork.device_arrays`), and nothing else.
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ import numpy as np
 
 from kernels import schedules
 from models._frameworks import load_flax
-from models._network import Network, Repeat
+from models._network import Network, Trainer
 
 jax, jnp, nnx, optax = load_flax()
 
@@ -73,6 +79,9 @@ class JaxNetwork(Network):
     differ from the canonical names."""
 
     backend = "jax"
+    #: optax computes torch's momentum form and eps outside sqrt(nu_hat) (Adam);
+    #: optax.rmsprop takes ``eps_in_sqrt`` (its default: inside)
+    FORMS = {"momentum_form": ("torch",), "eps_hat": (False,), "eps_in_sqrt": (True, False)}
     module: type = None
     NAMES: dict[str, str] = {}
 
@@ -91,17 +100,18 @@ class JaxNetwork(Network):
             self._graphs[dtype] = nnx.split(module)[0]
         return self._graphs[dtype]
 
-    def apply(self, tree, x, train=False, masks=None, key=None):
-        """Logits of the module holding ``tree`` (nested params) on ``x``; traceable."""
-        return self.apply_state(tree, x, train, masks, key)[0]
+    def apply(self, tree, inputs, train=False, masks=None, key=None):
+        """Logits of the module holding ``tree`` (nested params) on the tuple ``inputs``;
+        traceable."""
+        return self.apply_state(tree, inputs, train, masks, key)[0]
 
-    def apply_state(self, tree, x, train=False, masks=None, key=None):
+    def apply_state(self, tree, inputs, train=False, masks=None, key=None):
         """``(logits, new nested batch stats)`` of the module holding ``tree``.
 
         In train mode each :class:`Dropout` takes ``masks[<its path>]`` when given, else
         a mask drawn by nnx from ``key`` folded with the layer's index.
         """
-        dtype = x.dtype.name if hasattr(x.dtype, "name") else str(x.dtype)
+        dtype = jnp.dtype(jax.tree.leaves(tree)[0].dtype).name   # the params' dtype
         module = nnx.merge(self.graphdef(dtype), tree)
         if train:
             module.train()
@@ -116,7 +126,7 @@ class JaxNetwork(Network):
                 inj = (masks[name] if masks is not None and name in masks
                        else {"key": jax.random.fold_in(key, i)})
                 object.__setattr__(m, "_injected", inj)
-            logits = module(x)
+            logits = module(*inputs)
         finally:
             for _, m in dropouts:
                 object.__setattr__(m, "_injected", None)
@@ -124,22 +134,35 @@ class JaxNetwork(Network):
             else {}
         return logits, stats
 
-    def loss(self, tree, x, y, train=False, masks=None, key=None):
-        return self.loss_state(tree, {}, x, y, train, masks, key)[0]
+    # -- the objective, once for every network ------------------------------------------
+    def objective(self, logits, y, ptree):
+        """The spec's loss (optax's losses) plus its penalties on the nested params."""
+        obj = self.spec.objective()
+        loss = LOSSES[obj.loss](logits, y)
+        n = logits.shape[0]
+        for p in obj.penalties:
+            for k in p.params:
+                w = _leaf(ptree, self.NAMES.get(k, k))
+                loss = loss + p.scale(n) * (jnp.sum(w * w) if p.kind == "l2"
+                                            else jnp.sum(jnp.abs(w)))
+        return loss
 
-    def loss_state(self, ptree, stree, x, y, train=False, masks=None, key=None):
-        """``(mean cross-entropy, new batch stats)``; differentiate w.r.t. ``ptree``.
-        A network that overrides :meth:`loss` (its own objective, no mode-dependent
-        layers) is called through it."""
-        if type(self).loss is not JaxNetwork.loss:
-            return self.loss(_merge(ptree, stree), x, y), {}
-        logits, stats = self.apply_state(_merge(ptree, stree), x, train, masks, key)
-        loss = optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
-        return loss + self.penalty(ptree), stats
+    def loss_state(self, ptree, stree, arrays, train=False, masks=None, key=None):
+        """``(objective, (new batch stats, logits))`` of the batch ``arrays`` (its inputs
+        and ``"y"``); differentiate w.r.t. ``ptree``."""
+        inputs = tuple(arrays[k] for k in self.spec.inputs())
+        logits, stats = self.apply_state(_merge(ptree, stree), inputs, train, masks, key)
+        return self.objective(logits, arrays["y"], ptree), (stats, logits)
 
-    def penalty(self, tree):
-        """A term added to the loss (an L2 penalty on the nested params); 0 here."""
-        return 0.0
+    def grad_fn(self, ptree, stree, arrays, train, masks, key):
+        """``((objective, (stats, logits)), grads)``: the gradient of :meth:`loss_state`
+        (``jax.value_and_grad``).  A kernel set computes the same by hand."""
+        return jax.value_and_grad(self.loss_state, has_aux=True)(ptree, stree, arrays, train,
+                                                                 masks, key)
+
+    def device_arrays(self, arrays: dict) -> dict:
+        """The device arrays of a checked batch (a kernel set may add layouts)."""
+        return {k: jnp.asarray(v) for k, v in arrays.items()}
 
     def _jitted(self, key, make):
         if key not in self._fns:
@@ -171,17 +194,19 @@ class JaxNetwork(Network):
                 self._tree({k: params[k] for k in state}))
 
     # -- contract -----------------------------------------------------------------------
-    def _forward(self, params, x, *, train=False, masks=None):
+    def _forward(self, params, batch, *, train=False, masks=None):
         fwd = self._jitted(("forward", train), lambda: jax.jit(
-            lambda t, x, m: self.apply(t, x, train, m)))
-        return fwd(self._tree(params), jnp.asarray(x), _jnp_masks(masks))
+            lambda t, xs, m: self.apply(t, xs, train, m)))
+        inputs = tuple(jnp.asarray(a) for a in self.inputs(batch))
+        return fwd(self._tree(params), inputs, _jnp_masks(masks))
 
-    def _loss_and_grads(self, params, x, y, *, train=False, masks=None):
+    def _loss_and_grads(self, params, batch, *, train=False, masks=None):
         vg = self._jitted(("vg", train), lambda: jax.jit(
-            lambda p, s, x, y, m: jax.value_and_grad(self.loss_state, has_aux=True)(
-                p, s, x, y, train, m)))
+            lambda p, s, a, m: self.grad_fn(p, s, a, train, m, None)))
         ptree, stree = self._split(params)
-        (loss, _), grads = vg(ptree, stree, jnp.asarray(x), jnp.asarray(y), _jnp_masks(masks))
+        arrays = self.device_arrays({**{k: batch[k] for k in self.spec.inputs()},
+                                     "y": np.asarray(batch["y"], np.int64)})
+        (loss, _), grads = vg(ptree, stree, arrays, _jnp_masks(masks))
         return loss, self._flat(grads, self.spec.trainable())
 
     # -- optimizers ---------------------------------------------------------------------
@@ -190,13 +215,7 @@ class JaxNetwork(Network):
         h = hyper
         lr = self.schedule(h["lr"])
         if name == "sgd":
-            if h["momentum_form"] == "keras":
-                raise ValueError("optax.sgd computes the torch momentum form only "
-                                 "(b = μb + g, p -= lr·b); momentum_form='keras' is Keras's")
             return optax.sgd(lr, momentum=h["momentum"] or None, nesterov=h["nesterov"])
-        if name in ("adam", "adamw") and h["eps_hat"]:
-            raise ValueError("optax.adam adds eps to sqrt(nu_hat); eps_hat=True (Keras's "
-                             "form) has no optax setting")
         if name == "adam":
             tx = optax.adam(lr, b1=h["beta1"], b2=h["beta2"], eps=h["eps"])
             if h["weight_decay"]:  # torch's coupled L2: λ·p added to the gradient first
@@ -284,97 +303,154 @@ class JaxNetwork(Network):
         return out
 
     def step_fn(self, name: str, hyper: dict):
-        """``step(ptree, stree, opt_state, x, y, masks, key) -> (ptree, stree, opt_state,
-        loss)``, pure (``stree``: batch stats; ``masks`` may be None)."""
+        """``(tx, step)``: the optax transformation and the pure training step
+        ``step(ptree, stree, opt_state, arrays, masks, key) -> (ptree, stree, opt_state,
+        metrics)`` (``stree``: batch stats; ``masks`` may be None)."""
         tx = self.optimizer(name, hyper)
-        grad_fn = jax.value_and_grad(self.loss_state, has_aux=True)
+        kind = self.spec.objective().loss
+        has_stats = bool(self.spec.state_names())
 
-        def step(ptree, stree, opt_state, x, y, masks, key):
-            (loss, new_stats), grads = grad_fn(ptree, stree, x, y, True, masks, key)
+        def step(ptree, stree, opt_state, arrays, masks, key):
+            (loss, (stats, logits)), grads = self.grad_fn(ptree, stree, arrays, True, masks,
+                                                          key)
             updates, opt_state = tx.update(grads, opt_state, ptree)
-            return optax.apply_updates(ptree, updates), new_stats, opt_state, loss
+            return (optax.apply_updates(ptree, updates), stats if has_stats else stree,
+                    opt_state, metrics(kind, logits, arrays["y"], loss))
 
         return tx, step
 
-    def run_fn(self, name: str, hyper: dict, steps: int | None = None):
-        """A jitted fused run: ``run(ptree, stree, opt_state, xs, ys, masks, keys) ->
-        (ptree, stree, opt_state, losses)``.
-
-        With ``steps`` the same ``(x, y, masks)`` is used for every step (full-batch GD);
-        otherwise ``xs``/``ys``/``masks`` carry a leading step axis and the scan walks it.
-        """
-        key = ("run", name, tuple(sorted(hyper.items())), steps)
+    def compiled(self, name: str, hyper: dict, what: str, steps: int | None = None):
+        """``(tx, fn)`` for the trainer, jitted once per network, optimizer and run shape:
+        ``what`` is ``"step"`` (one update), ``"repeat"`` (``steps`` updates on one
+        batch, one ``lax.scan`` over the keys) or ``"scan"`` (one update per batch of a
+        stacked run).  Params, batch stats and optimizer state are donated."""
+        key = (what, name, tuple(sorted((k, repr(v)) for k, v in hyper.items())), steps)
 
         def make():
             tx, step = self.step_fn(name, hyper)
-            lax = jax.lax
+            if what == "step":
+                return tx, jax.jit(step, donate_argnums=(0, 1, 2))
 
-            def run(ptree, stree, opt_state, xs, ys, masks, keys):
-                if steps is not None:
+            def run(ptree, stree, opt_state, arrays, masks, keys):
+                if what == "repeat":
                     def body(carry, k):
-                        p, s, o, loss = step(*carry, xs, ys, masks, k)
-                        return (p, s, o), loss
-                    carry, losses = lax.scan(body, (ptree, stree, opt_state), keys)
+                        p, s, o, m = step(*carry, arrays, masks, k)
+                        return (p, s, o), m["loss"]
+                    carry, losses = jax.lax.scan(body, (ptree, stree, opt_state), keys)
                 else:
-                    def body(carry, xymk):
-                        p, s, o, loss = step(*carry, *xymk)
-                        return (p, s, o), loss
-                    carry, losses = lax.scan(body, (ptree, stree, opt_state),
-                                             (xs, ys, masks, keys))
+                    def body(carry, amk):
+                        p, s, o, m = step(*carry, *amk)
+                        return (p, s, o), m["loss"]
+                    carry, losses = jax.lax.scan(body, (ptree, stree, opt_state),
+                                                 (arrays, masks, keys))
                 return (*carry, losses)
 
             return tx, jax.jit(run, donate_argnums=(0, 1, 2))
 
         return self._jitted(key, make)
 
-    def jit_step(self, name: str, hyper: dict):
-        """The per-step jitted update (params, stats and state donated) and its optax object."""
-        key = ("step", name, tuple(sorted(hyper.items())))
 
-        def make():
-            tx, step = self.step_fn(name, hyper)
-            return tx, jax.jit(step, donate_argnums=(0, 1, 2))
+#: loss kind (models.Objective) -> optax's loss on ``(logits, y)``, the mean
+def _masked_ce(z, y):
+    keep = y != -100
+    per = optax.softmax_cross_entropy_with_integer_labels(z, jnp.where(keep, y, 0))
+    return jnp.sum(jnp.where(keep, per, 0)) / jnp.sum(keep)
 
-        return self._jitted(key, make)
 
-    def _train(self, params, source, optimizer, hyper, opt_state):
-        ptree, stree = self._split(params)
-        step0 = int(opt_state["step"])
-        n = len(source)
-        keys = jax.vmap(lambda t: jax.random.fold_in(jax.random.PRNGKey(0), t))(
-            jnp.arange(step0, step0 + n))
-        if isinstance(source, Repeat):
-            tx, run = self.run_fn(optimizer, hyper, steps=n)
-            b = source.batch
-            state = self.set_opt_state(tx.init(ptree), optimizer, opt_state)
-            ptree, stree, state, losses = run(ptree, stree, state, jnp.asarray(b["x"]),
-                                              jnp.asarray(b["y"]),
-                                              _jnp_masks(b.get("masks")), keys)
-        elif len({_signature(b) for b in source}) == 1:
-            tx, run = self.run_fn(optimizer, hyper)
-            state = self.set_opt_state(tx.init(ptree), optimizer, opt_state)
-            xs = jnp.asarray(np.stack([b["x"] for b in source]))
-            ys = jnp.asarray(np.stack([b["y"] for b in source]))
-            masks = None
-            if source[0].get("masks") is not None:
-                masks = {k: jnp.asarray(np.stack([b["masks"][k] for b in source]))
-                         for k in source[0]["masks"]}
-            ptree, stree, state, losses = run(ptree, stree, state, xs, ys, masks, keys)
-        else:
-            tx, step = self.jit_step(optimizer, hyper)
-            state = self.set_opt_state(tx.init(ptree), optimizer, opt_state)
-            losses = []
-            for b, k in zip(source, keys):
-                ptree, stree, state, loss = step(ptree, stree, state, jnp.asarray(b["x"]),
-                                                 jnp.asarray(b["y"]),
-                                                 _jnp_masks(b.get("masks")), k)
-                losses.append(loss)
-            losses = jnp.stack(losses)
-        out = {**self._flat(ptree, self.spec.trainable()),
-               **self._flat(stree, self.spec.state_names())}
-        canonical = self.get_opt_state(state, optimizer)
-        canonical["step"] = np.array(step0 + n, dtype=np.int64)  # plain SGD keeps no count
-        return out, np.asarray(losses), canonical
+LOSSES = {
+    "softmax_cross_entropy": lambda z, y: optax.softmax_cross_entropy_with_integer_labels(
+        z, y).mean(),
+    "sigmoid_cross_entropy": lambda z, y: optax.sigmoid_binary_cross_entropy(
+        z[:, 0], y.astype(z.dtype)).mean(),
+    "masked_cross_entropy": _masked_ce,
+}
+
+
+def metrics(kind: str, logits, y, loss) -> dict:
+    """``{"loss", "correct", "count"}`` as JAX scalars (traceable)."""
+    if kind == "sigmoid_cross_entropy":
+        return {"loss": loss, "correct": jnp.sum((logits[:, 0] > 0) == (y == 1)),
+                "count": jnp.asarray(y.shape[0])}
+    keep = y != -100 if kind == "masked_cross_entropy" else jnp.ones(y.shape, bool)
+    return {"loss": loss, "correct": jnp.sum((jnp.argmax(logits, -1) == y) & keep),
+            "count": jnp.sum(keep)}
+
+
+class JaxTrainer(Trainer):
+    """The JAX step: :meth:`JaxNetwork.step_fn` under ``jax.jit`` (state donated),
+    dropout keys ``fold_in(PRNGKey(seed), step)``; full-batch runs and runs of
+    equal-shaped batches fused in one ``lax.scan``."""
+
+    def _setup(self, params, opt_state):
+        net = self.net
+        self.ptree, self.stree = net._split(params)
+        tx, self._step_fn = net.compiled(self.optimizer, self.hyper, "step")
+        self.opt = net.set_opt_state(tx.init(self.ptree), self.optimizer, opt_state)
+        self.key = jax.random.PRNGKey(self.seed)
+        self._eval = net._jitted(("eval",), lambda: jax.jit(self._eval_fn))
+        self._fwd = net._jitted(("predict",), lambda: jax.jit(
+            lambda p, s, xs: net.apply(_merge(p, s), xs, False)))
+
+    def _eval_fn(self, ptree, stree, arrays):
+        loss, (_, logits) = self.net.loss_state(ptree, stree, arrays, False)
+        return metrics(self.spec.objective().loss, logits, arrays["y"], loss)
+
+    def _native(self, arrays, masks):
+        return self.net.device_arrays(arrays), _jnp_masks(masks)
+
+    def _keys(self, step: int, n: int):
+        return jax.vmap(lambda t: jax.random.fold_in(self.key, t))(jnp.arange(step, step + n))
+
+    def _step(self, b, step):
+        arrays, masks = b.native
+        self.ptree, self.stree, self.opt, m = self._step_fn(
+            self.ptree, self.stree, self.opt, arrays, masks, jax.random.fold_in(self.key, step))
+        return m
+
+    def _run_repeat(self, b, steps, step):
+        _, run = self.net.compiled(self.optimizer, self.hyper, "repeat", steps)
+        arrays, masks = b.native
+        self.ptree, self.stree, self.opt, losses = run(self.ptree, self.stree, self.opt,
+                                                       arrays, masks, self._keys(step, steps))
+        return np.asarray(losses)
+
+    def _run_list(self, batches, step):
+        if len({b.signature() for b in batches}) > 1:  # ragged: one jitted step each
+            return np.asarray(jnp.stack([self._step(b, step + i)["loss"]
+                                         for i, b in enumerate(batches)]))
+        _, run = self.net.compiled(self.optimizer, self.hyper, "scan")
+        arrays = self.net.device_arrays({k: np.stack([b.arrays[k] for b in batches])
+                                         for k in batches[0].arrays})
+        masks = None
+        if batches[0].masks is not None:
+            masks = {k: jnp.asarray(np.stack([b.masks[k] for b in batches]))
+                     for k in batches[0].masks}
+        self.ptree, self.stree, self.opt, losses = run(
+            self.ptree, self.stree, self.opt, arrays, masks, self._keys(step, len(batches)))
+        return np.asarray(losses)
+
+    def _evaluate(self, b):
+        return self._eval(self.ptree, self.stree, b.native[0])
+
+    def _predict(self, b):
+        arrays = b.native[0]
+        out = self._fwd(self.ptree, self.stree, tuple(arrays[k] for k in self.spec.inputs()))
+        return out.block_until_ready()
+
+    def _state(self):
+        params = self.net._flat(_merge(self.ptree, self.stree))
+        return ({k: jax.device_get(v) for k, v in params.items()},
+                self.net.get_opt_state(self.opt, self.optimizer))
+
+
+JaxNetwork.Trainer = JaxTrainer
+
+
+def _leaf(tree: dict, path: str):
+    node = tree
+    for part in path.split("."):
+        node = node[part]
+    return node
 
 
 def _merge(a: dict, b: dict) -> dict:
@@ -389,8 +465,12 @@ def _jnp_masks(masks):
     return None if masks is None else {k: jnp.asarray(v) for k, v in masks.items()}
 
 
-def _signature(b) -> tuple:
-    """What must agree for batches to share one scan: shapes and mask names."""
-    masks = b.get("masks")
-    return (b["x"].shape, b["y"].shape,
-            tuple(sorted((k, v.shape) for k, v in masks.items())) if masks else None)
+def environment() -> dict:
+    """What a timing of this backend depends on: versions, the device, XLA's flags."""
+    import os
+
+    import flax
+
+    return {"backend": "jax", "jax": jax.__version__, "flax": flax.__version__,
+            "optax": optax.__version__, "device": str(jax.devices()[0]),
+            "xla_flags": os.environ.get("XLA_FLAGS", "")}

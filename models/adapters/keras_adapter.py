@@ -1,12 +1,15 @@
 """The Keras backend (TensorFlow unless ``KERAS_BACKEND`` says otherwise).
 
-A ``keras.Model`` subclass per network, dtype set on every layer, a
-``SparseCategoricalCrossentropy(from_logits=True)`` loss of the same dtype, and a
-custom training step under ``tf.function`` (GradientTape + ``optimizer.apply_gradients``),
-the fast way TensorFlow users write a loop.  Parameter names come from Keras variable
+A ``keras.Model`` subclass per network, dtype set on every layer, Keras's own losses
+(``SparseCategoricalCrossentropy(from_logits=True)`` and its kin) of the same dtype, and
+one training step, :class:`KerasTrainer`, under ``tf.function`` (GradientTape +
+``optimizer.apply_gradients``), the fast way TensorFlow users write a loop.  The spec's
+penalties become what Keras users write: a ``regularizers.L2``/``L1`` on each declared
+variable (``variable.regularizer``, as ``kernel_regularizer=`` sets it), whose losses
+Keras collects in ``model.losses``; a penalty scaled by the batch size is written out.  Parameter names come from Keras variable
 paths: ``"mlp/dense1/kernel"`` is canonical ``"dense1.kernel"``.
 
-Known difference (``models.KERAS_FLOAT32_LR``): Keras keeps ``learning_rate`` in a
+Known difference (the learning rate): Keras keeps ``learning_rate`` in a
 float32 variable whatever the model's dtype, so lr=0.1 becomes 0.10000000149.  In float64
 this adapter passes the learning rate as a float64 schedule, which keeps it exact.
 
@@ -24,7 +27,7 @@ import numpy as np
 
 from kernels import schedules
 from models._frameworks import load_keras
-from models._network import Network, Repeat
+from models._network import Network, Trainer, step_seed
 
 keras, tf = load_keras()
 
@@ -44,6 +47,9 @@ class KerasNetwork(Network):
     """Subclasses set ``module``: a ``keras.Model`` class built as ``module(spec, dtype=...)``."""
 
     backend = "keras"
+    #: keras.optimizers compute Keras's momentum form (v = μv - lr·g), Adam's epsilon-hat
+    #: and RMSprop's eps inside the square root only
+    FORMS = {"momentum_form": ("keras",), "eps_hat": (True,), "eps_in_sqrt": (True,)}
     module: type = None
     NAMES: dict[str, str] = {}
 
@@ -65,7 +71,13 @@ class KerasNetwork(Network):
 
     def _fresh(self, dtype: str):
         model = self.build(dtype)
-        model(np.zeros((1, *self.spec.input_shape()), dtype=dtype))  # creates the variables
+        example = self.spec.example(n=1, dtype=dtype)
+        model(*self.inputs(example))                       # creates the variables
+        variables = self.variables(model)
+        for p in self.spec.objective().penalties:          # the Keras way: regularizers
+            if not p.per_example:
+                for k in p.params:
+                    variables[k].regularizer = REGULARIZERS[p.kind](p.strength)
         if dtype == "float64" and self.exact_lr:
             self.exact_constants(model)
         return model
@@ -108,39 +120,87 @@ class KerasNetwork(Network):
         variables = self.variables(native)
         return {k: np.array(variables[k].numpy()) for k in self.spec.param_shapes()}
 
-    def loss_fn(self, dtype: str):
-        return keras.losses.SparseCategoricalCrossentropy(from_logits=True, dtype=dtype)
-
     def dropouts(self, model) -> dict:
         return {layer.name: layer for layer in model._flatten_layers()
                 if isinstance(layer, Dropout)}
 
-    def _call(self, model, x, train: bool, masks):
-        """``model(x, training=train)`` with ``masks`` injected by dropout layer name."""
+    def _call(self, model, inputs, train: bool, masks):
+        """``model(*inputs, training=train)`` with ``masks`` injected by dropout layer name."""
         dropouts = self.dropouts(model)
         try:
             for name, layer in dropouts.items():
                 object.__setattr__(layer, "_injected",
                                    None if masks is None else masks.get(name))
-            return model(x, training=train)
+            return model(*inputs, training=train)
         finally:
             for layer in dropouts.values():
                 object.__setattr__(layer, "_injected", None)
 
-    # -- contract -----------------------------------------------------------------------
-    def _forward(self, params, x, *, train=False, masks=None):
-        model = self._load(params)
-        return self._call(model, x, train, masks).numpy()
+    def dropout_seeds(self, model, seed: int, step: int) -> np.ndarray:
+        """The seed-generator states ``[[s_i, step], ...]`` of the dropout layers at
+        ``(seed, step)`` (``s_i`` from ``(seed, layer index)``): Keras 3's Dropout draws
+        from its own ``SeedGenerator``, not from ``tf.random.set_seed``."""
+        n = len(self.seeded(model))
+        return np.array([[step_seed(seed, i) % (2 ** 31 - 1), step] for i in range(n)],
+                        dtype=np.int64).reshape(n, 2)
 
-    def _loss_and_grads(self, params, x, y, *, train=False, masks=None):
+    def seeded(self, model) -> list:
+        """The dropout layers that draw masks (Keras gives rate-0 layers no generator)."""
+        return [layer for layer in self.dropouts(model).values()
+                if getattr(layer, "seed_generator", None) is not None]
+
+    def seed_dropout(self, model, seeds) -> None:
+        for layer, s in zip(self.seeded(model), seeds):
+            layer.seed_generator.state.assign(s)
+
+    # -- the objective, once for every network ------------------------------------------
+    def objective(self, model, logits, y):
+        """The spec's loss (Keras's losses) plus its penalties: the regularizers' losses
+        Keras collects (``model.losses``) and the batch-size scaled ones, written out."""
+        obj = self.spec.objective()
+        loss = LOSSES[obj.loss](y, logits)
+        if model.losses:
+            loss = loss + keras.ops.sum(model.losses)
+        scaled = [p for p in obj.penalties if p.per_example]
+        if scaled:
+            variables = self.variables(model)
+            n = keras.ops.cast(keras.ops.shape(logits)[0], logits.dtype)
+            for p in scaled:
+                for k in p.params:
+                    w = variables[k]
+                    term = keras.ops.sum(w * w) if p.kind == "l2" else keras.ops.sum(
+                        keras.ops.abs(w))
+                    loss = loss + self.constant(p.strength, logits.dtype) / n * term
+        return loss
+
+    def constant(self, v: float, dtype):
+        """``v`` as a tensor of ``dtype`` (exact in float64: no float32 constant between)."""
+        dtype = keras.backend.standardize_dtype(dtype)
+        return keras.ops.convert_to_tensor(np.asarray(v, dtype=dtype))
+
+    def tensors(self, arrays: dict, masks) -> tuple:
+        """``(inputs, y, masks)`` as TensorFlow tensors."""
+        inputs = tuple(tf.constant(arrays[k]) for k in self.spec.inputs())
+        y = tf.constant(arrays["y"]) if "y" in arrays else None
+        return inputs, y, None if masks is None else {k: tf.constant(v)
+                                                      for k, v in masks.items()}
+
+    # -- contract -----------------------------------------------------------------------
+    def _forward(self, params, batch, *, train=False, masks=None):
         model = self._load(params)
-        loss_fn = self.loss_fn(x.dtype.name)
+        if train:
+            self.seed_dropout(model, self.dropout_seeds(model, 0, 0))
+        return self._call(model, self.inputs(batch), train, masks).numpy()
+
+    def _loss_and_grads(self, params, batch, *, train=False, masks=None):
+        model = self._load(params)
+        if train:
+            self.seed_dropout(model, self.dropout_seeds(model, 0, 0))
         variables = self.variables(model)
         names = list(self.spec.trainable())
+        inputs, y, m = self.tensors(batch, masks)
         with tf.GradientTape() as tape:
-            loss = loss_fn(y, self._call(model, x, train, masks))
-            if model.losses:  # the layers' regularizers, as Keras's own fit adds them
-                loss = loss + keras.ops.sum(model.losses)
+            loss = self.objective(model, self._call(model, inputs, train, m), y)
         grads = tape.gradient(loss, [variables[k] for k in names])
         return loss.numpy(), {k: g.numpy() for k, g in zip(names, grads)}
 
@@ -181,17 +241,9 @@ class KerasNetwork(Network):
         h = self.hyper(hyper, dtype)
         lr = self.learning_rate(h["lr"], dtype)
         if name == "sgd":
-            if h["momentum_form"] == "torch" and h["momentum"] and \
-                    isinstance(hyper["lr"], schedules.Schedule):
-                raise ValueError("keras.optimizers.SGD computes v = μv - lr·g, p += v: under "
-                                 "a changing learning rate that is not torch's form; pass "
-                                 "momentum_form='keras' (or None)")
             return keras.optimizers.SGD(learning_rate=lr, momentum=h["momentum"],
                                         nesterov=h["nesterov"])
         if name in ("adam", "adamw"):
-            if h["eps_hat"] is False:
-                raise ValueError("keras.optimizers.Adam adds epsilon to sqrt(v) before the "
-                                 "bias correction (epsilon hat); pass eps_hat=True (or None)")
             if name == "adam" and h["weight_decay"]:
                 raise ValueError("keras.optimizers.Adam(weight_decay=) is decoupled, not "
                                  "torch's coupled L2; use 'adamw' or an L2 penalty")
@@ -202,9 +254,6 @@ class KerasNetwork(Network):
                                           beta_2=h["beta2"], epsilon=h["eps"],
                                           weight_decay=h["weight_decay"])
         if name == "rmsprop":
-            if h["eps_in_sqrt"] is False:
-                raise ValueError("keras.optimizers.RMSprop adds epsilon inside the square "
-                                 "root; pass eps_in_sqrt=True (or None)")
             return keras.optimizers.RMSprop(learning_rate=lr, rho=h["rho"], epsilon=h["eps"])
         raise ValueError(f"optimizer {name!r} has no keras.optimizers mapping")
 
@@ -249,40 +298,112 @@ class KerasNetwork(Network):
                     out[prefix + k] = a
         return out
 
-    def train_step(self, model, opt, loss_fn, trainable):
-        """The ``tf.function`` training step ``step(x, y, masks) -> loss``."""
 
-        @tf.function
-        def step(x, y, masks):
+
+def _sparse_ce(y, z):
+    return keras.losses.SparseCategoricalCrossentropy(from_logits=True, dtype=z.dtype)(y, z)
+
+
+def _binary_ce(y, z):
+    t = keras.ops.cast(y[:, None], z.dtype)
+    return keras.losses.BinaryCrossentropy(from_logits=True, dtype=z.dtype)(t, z)
+
+
+def _masked_ce(y, z):
+    keep = keras.ops.not_equal(y, -100)
+    per = keras.losses.sparse_categorical_crossentropy(keras.ops.where(keep, y, 0), z,
+                                                       from_logits=True)
+    w = keras.ops.cast(keep, z.dtype)
+    return keras.ops.sum(per * w) / keras.ops.sum(w)
+
+
+#: loss kind (models.Objective) -> Keras's loss on ``(y, logits)``, the mean
+LOSSES = {"softmax_cross_entropy": _sparse_ce, "sigmoid_cross_entropy": _binary_ce,
+          "masked_cross_entropy": _masked_ce}
+
+REGULARIZERS = {"l2": keras.regularizers.L2, "l1": keras.regularizers.L1}
+
+
+def metrics(kind: str, logits, y, loss) -> dict:
+    """``{"loss", "correct", "count"}`` as TensorFlow scalars (traceable)."""
+    if kind == "sigmoid_cross_entropy":
+        hit = tf.equal(tf.cast(logits[:, 0] > 0, y.dtype), y)
+        return {"loss": loss, "correct": tf.reduce_sum(tf.cast(hit, tf.int64)),
+                "count": tf.size(y, out_type=tf.int64)}
+    hit = tf.equal(tf.argmax(logits, -1, output_type=y.dtype), y)
+    if kind == "masked_cross_entropy":
+        keep = tf.not_equal(y, -100)
+        return {"loss": loss, "correct": tf.reduce_sum(tf.cast(hit & keep, tf.int64)),
+                "count": tf.reduce_sum(tf.cast(keep, tf.int64))}
+    return {"loss": loss, "correct": tf.reduce_sum(tf.cast(hit, tf.int64)),
+            "count": tf.size(y, out_type=tf.int64)}
+
+
+class KerasTrainer(Trainer):
+    """Keras's custom training loop: a ``tf.function`` step with ``GradientTape`` and
+    ``optimizer.apply_gradients``; the dropout layers' seed generators set to
+    ``(seed, step)`` inside the step."""
+
+    def _setup(self, params, opt_state):
+        net = self.net
+        self.model = model = net.to_native(params)
+        variables = net.variables(model)
+        trainable = [variables[k] for k in self.spec.trainable()]
+        self.opt = opt = net.optimizer(self.optimizer, self.hyper, self.dtype)
+        opt.build(trainable)
+        net.set_opt_state(opt, self.optimizer, self.hyper, opt_state)
+        kind = self.spec.objective().loss
+
+        @tf.function(reduce_retracing=True)
+        def train_step(inputs, y, masks, seeds):
+            net.seed_dropout(model, tf.unstack(seeds) if net.seeded(model) else ())
             with tf.GradientTape() as tape:
-                loss = loss_fn(y, self._call(model, x, True, masks))
-                if model.losses:
-                    loss = loss + keras.ops.sum(model.losses)
+                logits = net._call(model, inputs, True, masks)
+                loss = net.objective(model, logits, y)
             grads = tape.gradient(loss, trainable)
             opt.apply_gradients(zip(grads, trainable))
-            return loss
+            return metrics(kind, logits, y, loss)
 
-        return step
+        @tf.function(reduce_retracing=True)
+        def eval_step(inputs, y):
+            logits = model(*inputs, training=False)
+            return metrics(kind, logits, y, net.objective(model, logits, y))
 
-    def _train(self, params, source, optimizer, hyper, opt_state):
-        dtype = np.asarray(next(iter(params.values()))).dtype.name
-        model = self._load(params)
-        variables = self.variables(model)
-        trainable = [variables[k] for k in self.spec.trainable()]
-        opt = self.optimizer(optimizer, hyper, dtype)
-        opt.build(trainable)
-        self.set_opt_state(opt, optimizer, hyper, opt_state)
-        step = self.train_step(model, opt, self.loss_fn(dtype), trainable)
+        @tf.function(reduce_retracing=True)
+        def predict(inputs):
+            return model(*inputs, training=False)
 
-        def tensors(b):
-            m = b.get("masks")
-            return (tf.constant(b["x"]), tf.constant(b["y"]),
-                    None if m is None else {k: tf.constant(v) for k, v in m.items()})
+        self._train, self._eval, self._fwd = train_step, eval_step, predict
 
-        fixed = tensors(source.batch) if isinstance(source, Repeat) else None
-        losses = [step(*(fixed or tensors(b))) for b in source]
-        new_state = self.get_opt_state(opt, optimizer, hyper, set(opt_state))
-        return self.from_native(model), np.array([float(v) for v in losses]), new_state
+    def _native(self, arrays, masks):
+        return self.net.tensors(arrays, masks)
+
+    def _step(self, b, step):
+        inputs, y, masks = b.native
+        seeds = tf.constant(self.net.dropout_seeds(self.model, self.seed, step))
+        return self._train(inputs, y, masks, seeds)
+
+    def _run_list(self, batches, step):
+        return np.array([float(self._step(b, step + i)["loss"])
+                         for i, b in enumerate(batches)])
+
+    def _run_repeat(self, b, steps, step):
+        return np.array([float(self._step(b, step + i)["loss"]) for i in range(steps)])
+
+    def _evaluate(self, b):
+        inputs, y, _ = b.native
+        return self._eval(inputs, y)
+
+    def _predict(self, b):
+        return self._fwd(b.native[0])
+
+    def _state(self):
+        return (self.net.from_native(self.model),
+                self.net.get_opt_state(self.opt, self.optimizer, self.hyper,
+                                       set(self.state_names)))
+
+
+KerasNetwork.Trainer = KerasTrainer
 
 
 @functools.lru_cache(maxsize=None)
@@ -305,3 +426,17 @@ def _schedule_class():
 def constant_schedule(lr: float, dtype: str):
     """A Keras learning-rate schedule that returns ``lr`` in ``dtype`` at every step."""
     return _schedule_class()(lr, dtype)
+
+
+def environment() -> dict:
+    """What a timing of this backend depends on: versions, TF's threads and oneDNN."""
+    import os
+
+    info = {"backend": "keras", "keras": keras.__version__,
+            "keras_backend": keras.backend.backend()}
+    if tf is not None:
+        info.update(tensorflow=tf.__version__,
+                    intra_op_threads=tf.config.threading.get_intra_op_parallelism_threads(),
+                    device="gpu" if tf.config.list_physical_devices("GPU") else "cpu",
+                    onednn=os.environ.get("TF_ENABLE_ONEDNN_OPTS", "default"))
+    return info

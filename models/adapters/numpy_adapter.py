@@ -1,29 +1,73 @@
-"""The NumPy reference backend: hand-derived forward and backward, composed of kernels."""
+"""The NumPy reference backend: hand-derived forward and backward, composed of kernels.
+
+A network implements ``forward_cache(params, *inputs, train=False, masks=None) ->
+(logits, cache)`` and ``backward(dlogits, cache) -> grads``; networks with batch norm also
+``state_update(cache)``.  In train mode ``masks`` holds a mask for every dropout layer
+(injected by the batch, or drawn here from ``numpy.random.default_rng([seed, step])``):
+the reference itself has no RNG.  The objective of the spec (:class:`models.Objective`)
+and the optimizers (:mod:`kernels.optim`) are applied here, once, for every network.
+"""
 
 from __future__ import annotations
-
-import inspect
 
 import numpy as np
 
 from kernels import optim
+from kernels.logistic import sigmoid_cross_entropy_backward, sigmoid_cross_entropy_forward
 from kernels.losses import softmax_cross_entropy_backward, softmax_cross_entropy_forward
-from models._network import Network
+from kernels.regularization import (l1_penalty_backward, l1_penalty_forward,
+                                    l2_penalty_backward, l2_penalty_forward)
+from models._network import Network, Trainer
+
+PENALTIES = {"l2": (l2_penalty_forward, l2_penalty_backward),
+             "l1": (l1_penalty_forward, l1_penalty_backward)}
+
+
+def _softmax_ce(logits, y):
+    loss, cache = softmax_cross_entropy_forward(logits, y)
+    return loss, softmax_cross_entropy_backward(1.0, cache)
+
+
+def _sigmoid_ce(logits, y):
+    loss, cache = sigmoid_cross_entropy_forward(logits[:, 0], y)
+    return loss, sigmoid_cross_entropy_backward(1.0, cache)[:, None]
+
+
+def _masked_ce(logits, y):
+    from kernels.losses import masked_cross_entropy_backward, masked_cross_entropy_forward
+
+    loss, cache = masked_cross_entropy_forward(logits, y)
+    return loss, masked_cross_entropy_backward(1.0, cache)
+
+
+#: loss kind -> ``f(logits, y) -> (loss, dloss/dlogits)``
+LOSSES = {"softmax_cross_entropy": _softmax_ce, "sigmoid_cross_entropy": _sigmoid_ce,
+          "masked_cross_entropy": _masked_ce}
+
+
+def metrics(kind: str, logits, y, loss) -> dict:
+    """``{"loss", "correct", "count"}`` of one batch for loss ``kind``."""
+    if kind == "sigmoid_cross_entropy":
+        return {"loss": float(loss), "correct": int(((logits[:, 0] > 0) == y).sum()),
+                "count": int(y.shape[0])}
+    keep = y != -100 if kind == "masked_cross_entropy" else np.ones(y.shape, bool)
+    return {"loss": float(loss), "correct": int(((logits.argmax(-1) == y) & keep).sum()),
+            "count": int(keep.sum())}
 
 
 class NumpyNetwork(Network):
-    """Subclasses implement ``forward_cache(params, x) -> (logits, cache)`` and
-    ``backward(dlogits, cache) -> grads``.  Networks with dropout or batch norm take the
-    mode as well, ``forward_cache(params, x, *, train, masks)``, and give the updated
-    running statistics through :meth:`state_update`."""
-
     backend = "numpy"
 
-    def forward_cache(self, params, x):
+    def forward_cache(self, params, *inputs, train=False, masks=None):
         raise NotImplementedError
 
     def backward(self, dlogits, cache) -> dict[str, np.ndarray]:
         raise NotImplementedError
+
+    def state_update(self, cache) -> dict[str, np.ndarray]:
+        """New values of the non-trainable state after a train-mode forward (batch norm
+        running statistics), read from its cache.  None by default."""
+        return {}
 
     def to_native(self, params):
         return {k: np.array(v) for k, v in params.items()}
@@ -31,54 +75,99 @@ class NumpyNetwork(Network):
     def from_native(self, native):
         return {k: np.array(native[k]) for k in self.spec.param_shapes()}
 
-    def _forward(self, params, x, *, train=False, masks=None):
-        return self._forward_cache(params, x, train, masks)[0]
+    # -- the objective, once for every network ------------------------------------------
+    def train_masks(self, arrays: dict, masks: dict | None, dtype: str, seed: int,
+                    step: int) -> dict:
+        """A mask for every dropout layer: the injected ones, the rest drawn from
+        ``default_rng([seed, step])`` (:meth:`Spec.masks`)."""
+        if not self.spec.dropout():
+            return {}
+        drawn = {}
+        if masks is None or set(masks) != set(self.spec.dropout()):
+            n = self.spec.batch_size(arrays)
+            drawn = self.spec.masks(n, seed=[seed, step], dtype=dtype)
+        return {**drawn, **(masks or {})}
 
-    def _forward_cache(self, params, x, train, masks):
-        """``forward_cache`` with the mode, for networks that take one (the MLP has no
-        mode-dependent layer and is called as before)."""
-        if self._takes_mode():
-            return self.forward_cache(params, x, train=train, masks=masks)
-        return self.forward_cache(params, x)
+    def penalty(self, params, n: int) -> tuple[float, dict[str, np.ndarray]]:
+        """The spec's penalty terms for a batch of ``n`` and their gradients."""
+        value, grads = 0.0, {}
+        for p in self.spec.objective().penalties:
+            fwd, bwd = PENALTIES[p.kind]
+            for k in p.params:
+                v, c = fwd(params[k], p.scale(n))
+                value = value + v
+                grads[k] = grads.get(k, 0.0) + bwd(1.0, c)
+        return value, grads
 
-    def _takes_mode(self) -> bool:
-        ps = inspect.signature(self.forward_cache).parameters.values()
-        return any(p.name == "train" or p.kind is p.VAR_KEYWORD for p in ps)
-
-    def _loss_and_grads(self, params, x, y, *, train=False, masks=None):
-        return self._loss_grads_cache(params, x, y, train, masks)[:2]
-
-    def _loss_grads_cache(self, params, x, y, train, masks):
-        logits, cache = self._forward_cache(params, x, train, masks)
-        loss, loss_cache = softmax_cross_entropy_forward(logits, y)
-        grads = self.backward(softmax_cross_entropy_backward(1.0, loss_cache), cache)
-        value, pgrads = self.penalty(params)
+    def objective(self, params, arrays: dict, train: bool, masks):
+        """``(objective, grads, cache, logits)`` of the batch ``arrays``."""
+        logits, cache = self.forward_cache(params, *self.inputs(arrays), train=train,
+                                           masks=masks)
+        kind = self.spec.objective().loss
+        loss, dlogits = LOSSES[kind](logits, arrays["y"])
+        grads = self.backward(dlogits, cache)
+        value, pgrads = self.penalty(params, logits.shape[0])
         for k, g in pgrads.items():
             grads[k] = grads[k] + g
-        return loss + value, grads, cache
+        return loss + value, grads, cache, logits
 
-    def penalty(self, params) -> tuple[float, dict[str, np.ndarray]]:
-        """A term added to the loss (an L2 penalty) and its gradients; none by default."""
-        return 0.0, {}
+    # -- contract -----------------------------------------------------------------------
+    def _forward(self, params, batch, *, train=False, masks=None):
+        if train:
+            masks = self.train_masks(batch, masks, self.spec.check_params(params), 0, 0)
+        return self.forward_cache(params, *self.inputs(batch), train=train, masks=masks)[0]
 
-    def state_update(self, cache) -> dict[str, np.ndarray]:
-        """New values of the non-trainable state after a train-mode forward (batch norm
-        running statistics), read from its cache.  None by default."""
-        return {}
+    def _loss_and_grads(self, params, batch, *, train=False, masks=None):
+        if train:
+            masks = self.train_masks(batch, masks, self.spec.check_params(params), 0, 0)
+        return self.objective(params, batch, train, masks)[:2]
 
-    def _train(self, params, source, optimizer, hyper, opt_state):
-        trainable = self.spec.trainable()
-        state = dict(opt_state)
-        losses = []
-        for batch in source:
-            x, y, masks = batch["x"], batch["y"], batch.get("masks")
-            if self.spec.state_names():
-                loss, grads, cache = self._loss_grads_cache(params, x, y, True, masks)
-                params = {**params, **self.state_update(cache)}
-            else:  # a network may define its own objective in _loss_and_grads
-                loss, grads = self._loss_and_grads(params, x, y, train=True, masks=masks)
-            new, state = optim.update(optimizer, {k: params[k] for k in trainable},
-                                      {k: grads[k] for k in trainable}, state, hyper)
-            params = {**params, **new}
-            losses.append(loss)
-        return params, losses, state
+
+class NumpyTrainer(Trainer):
+    """The reference's step: the hand-derived gradient, then :func:`kernels.optim.update`."""
+
+    def _setup(self, params, opt_state):
+        self.params, self.opt_state = params, dict(opt_state)
+
+    def _step(self, b, step):
+        net = self.net
+        masks = net.train_masks(b.arrays, b.masks, self.dtype, self.seed, step)
+        loss, grads, cache, logits = net.objective(self.params, b.arrays, True, masks)
+        names = self.spec.trainable()
+        new, self.opt_state = optim.update(self.optimizer, {k: self.params[k] for k in names},
+                                           {k: grads[k] for k in names}, self.opt_state,
+                                           self.hyper)
+        self.params = {**self.params, **net.state_update(cache), **new}
+        return metrics(self.spec.objective().loss, logits, b.arrays["y"], loss)
+
+    def _evaluate(self, b):
+        logits = self._predict(b)
+        kind = self.spec.objective().loss
+        loss, _ = LOSSES[kind](logits, b.arrays["y"])
+        value, _ = self.net.penalty(self.params, logits.shape[0])
+        return metrics(kind, logits, b.arrays["y"], loss + value)
+
+    def _predict(self, b):
+        return self.net.forward_cache(self.params, *self.net.inputs(b.arrays), train=False,
+                                      masks=None)[0]
+
+    def _state(self):
+        return self.params, self.opt_state
+
+
+NumpyNetwork.Trainer = NumpyTrainer
+
+
+def environment() -> dict:
+    """What a timing of this backend depends on: NumPy's version and its BLAS threads."""
+    import importlib.metadata as md
+
+    info = {"backend": "numpy", "numpy": np.__version__, "numpy_dist": md.version("numpy"),
+            "device": "cpu"}
+    try:
+        from threadpoolctl import threadpool_info
+
+        info["blas"] = [(p["internal_api"], p["num_threads"]) for p in threadpool_info()]
+    except ImportError:  # pragma: no cover
+        pass
+    return info

@@ -12,7 +12,7 @@ import numpy as np
 
 from kernels import schedules
 from models._frameworks import load_torch
-from models._network import Network, Repeat
+from models._network import Network, Trainer, step_seed
 
 torch = load_torch()
 nn = torch.nn
@@ -24,6 +24,31 @@ CONV_T = (3, 2, 0, 1)
 
 def _inverse(perm):
     return tuple(np.argsort(perm))
+
+
+F = torch.nn.functional
+
+#: loss kind (models.Objective) -> torch's own loss on ``(logits, y)``, a mean
+LOSSES = {
+    "softmax_cross_entropy": F.cross_entropy,
+    "sigmoid_cross_entropy": lambda z, y: F.binary_cross_entropy_with_logits(
+        z[:, 0], y.to(z.dtype)),
+    "masked_cross_entropy": lambda z, y: F.cross_entropy(z.flatten(0, -2), y.flatten(),
+                                                         ignore_index=-100),
+}
+
+
+def metrics(kind: str, logits, y, loss) -> dict:
+    """``{"loss", "correct", "count"}`` as torch scalars (no synchronization)."""
+    if kind == "sigmoid_cross_entropy":
+        return {"loss": loss.detach(), "correct": ((logits[:, 0] > 0) == y).sum(),
+                "count": y.shape[0]}
+    if kind == "masked_cross_entropy":
+        keep = y != -100
+        return {"loss": loss.detach(), "correct": ((logits.argmax(-1) == y) & keep).sum(),
+                "count": keep.sum()}
+    return {"loss": loss.detach(), "correct": (logits.argmax(-1) == y).sum(),
+            "count": y.shape[0]}
 
 
 class Dropout(nn.Dropout):
@@ -43,6 +68,9 @@ class TorchNetwork(Network):
     ``module(spec, dtype=...)``) and ``LAYOUT``."""
 
     backend = "torch"
+    #: torch.optim computes torch's momentum form, eps outside sqrt(v_hat) (Adam) and
+    #: outside the square root (RMSprop) only
+    FORMS = {"momentum_form": ("torch",), "eps_hat": (False,), "eps_in_sqrt": (False,)}
     module: type = None
     LAYOUT: dict[str, tuple[str, tuple[int, ...] | None]] = {}
 
@@ -101,45 +129,66 @@ class TorchNetwork(Network):
             out[k] = np.array(g.transpose(_inverse(perm)) if perm else g)
         return out
 
-    def _call(self, module, x, train: bool, masks):
-        """``module(x)`` in train or eval mode with ``masks`` injected into the
+    def _call(self, module, inputs, train: bool, masks):
+        """``module(*inputs)`` in train or eval mode with ``masks`` injected into the
         :class:`Dropout` layers named like the canonical mask keys."""
         module.train(train)
         dropouts = {n: m for n, m in module.named_modules() if isinstance(m, Dropout)}
         try:
             for n, m in dropouts.items():
-                m.injected = None if masks is None or n not in masks else \
-                    torch.from_numpy(np.ascontiguousarray(masks[n]))
-            return module(x)
+                m.injected = None if masks is None or n not in masks else masks[n]
+            return module(*inputs)
         finally:
             for m in dropouts.values():
                 m.injected = None
 
+    def tensors(self, arrays: dict, masks) -> tuple:
+        """``(inputs, y, masks)`` as torch tensors (no copies where NumPy allows)."""
+        inputs = tuple(torch.from_numpy(np.ascontiguousarray(arrays[k]))
+                       for k in self.spec.inputs())
+        y = torch.from_numpy(np.asarray(arrays["y"], np.int64)) if "y" in arrays else None
+        m = None if masks is None else {k: torch.from_numpy(np.ascontiguousarray(v))
+                                        for k, v in masks.items()}
+        return inputs, y, m
+
+    def seed_dropout(self, masks, seed: int, step: int) -> None:
+        """Seed torch's global generator at ``(seed, step)`` when a dropout layer will
+        draw its own mask (the rule of :mod:`models._network`); nothing otherwise."""
+        rates = self.spec.dropout()
+        if rates and (masks is None or len(masks) < len(rates)):
+            torch.manual_seed(step_seed(seed, step))
+
+    # -- the objective, once for every network ------------------------------------------
+    def objective(self, module, logits, y):
+        """The spec's loss on ``logits`` plus its penalties on ``module``'s weights."""
+        obj = self.spec.objective()
+        loss = LOSSES[obj.loss](logits, y)
+        if obj.penalties:
+            named = dict(module.named_parameters())
+            n = logits.shape[0]
+            for p in obj.penalties:
+                for k in p.params:
+                    w = named[self.LAYOUT[k][0]]
+                    loss = loss + p.scale(n) * (w.square().sum() if p.kind == "l2"
+                                                else w.abs().sum())
+        return loss
+
     # -- contract -----------------------------------------------------------------------
-    def _forward(self, params, x, *, train=False, masks=None):
+    def _forward(self, params, batch, *, train=False, masks=None):
         module = self._load(params)
+        inputs, _, m = self.tensors({k: batch[k] for k in self.spec.inputs()}, masks)
+        if train:
+            self.seed_dropout(m, 0, 0)
         with torch.no_grad():
-            return self._call(module, torch.from_numpy(np.ascontiguousarray(x)), train,
-                              masks).numpy()
+            return self._call(module, inputs, train, m).numpy()
 
-    def loss(self, logits, y):
-        return torch.nn.functional.cross_entropy(logits, y)
-
-    def penalty(self, module):
-        """A term added to the loss (an L2 penalty on ``module``'s weights); None here."""
-        return None
-
-    def _objective(self, module, logits, y):
-        loss = self.loss(logits, y)
-        extra = self.penalty(module)
-        return loss if extra is None else loss + extra
-
-    def _loss_and_grads(self, params, x, y, *, train=False, masks=None):
+    def _loss_and_grads(self, params, batch, *, train=False, masks=None):
         module = self._load(params)
         module.zero_grad(set_to_none=True)
-        loss = self._objective(module, self._call(
-            module, torch.from_numpy(np.ascontiguousarray(x)), train, masks),
-            torch.from_numpy(np.asarray(y, np.int64)))
+        inputs, y, m = self.tensors(batch, masks)
+        if train:
+            self.seed_dropout(m, 0, 0)
+        loss = self.objective(module, self._call(module, inputs, train, m), y)
         loss.backward()
         return loss.item(), self._grads(module)
 
@@ -150,22 +199,13 @@ class TorchNetwork(Network):
         h = dict(hyper)
         lr = h["lr"].lr0 if isinstance(h["lr"], schedules.Schedule) else h["lr"]
         if name == "sgd":
-            if h["momentum_form"] == "keras":
-                raise ValueError("torch.optim.SGD computes the torch momentum form only "
-                                 "(b = μb + g, p -= lr·b); momentum_form='keras' is Keras's")
             return torch.optim.SGD(parameters, lr=lr, momentum=h["momentum"],
                                    nesterov=h["nesterov"])
         if name in ("adam", "adamw"):
-            if h["eps_hat"]:
-                raise ValueError("torch.optim.Adam adds eps to sqrt(v_hat); eps_hat=True "
-                                 "(Keras's form) has no torch setting")
             cls = torch.optim.Adam if name == "adam" else torch.optim.AdamW
             return cls(parameters, lr=lr, betas=(h["beta1"], h["beta2"]), eps=h["eps"],
                        weight_decay=h["weight_decay"])
         if name == "rmsprop":
-            if h["eps_in_sqrt"]:
-                raise ValueError("torch.optim.RMSprop adds eps outside the square root; "
-                                 "eps_in_sqrt=True has no torch setting")
             return torch.optim.RMSprop(parameters, lr=lr, alpha=h["rho"], eps=h["eps"])
         raise ValueError(f"optimizer {name!r} has no torch.optim mapping")
 
@@ -189,7 +229,8 @@ class TorchNetwork(Network):
     STATE_KEYS = {"momentum/": "momentum_buffer", "adam/mu/": "exp_avg",
                   "adam/nu/": "exp_avg_sq", "rmsprop/nu/": "square_avg"}
 
-    def _named_for_opt(self, module):
+    def opt_parameters(self, module) -> dict:
+        """Canonical name -> the module's parameter, for the trainable ones."""
         named = dict(module.named_parameters())
         return {k: named[self.LAYOUT[k][0]] for k in self.spec.trainable()}
 
@@ -203,7 +244,7 @@ class TorchNetwork(Network):
         step = int(state["step"])
         if step == 0:
             return
-        for k, p in self._named_for_opt(module).items():
+        for k, p in self.opt_parameters(module).items():
             entry = {}
             for prefix, key in self.STATE_KEYS.items():
                 if prefix + k in state:
@@ -215,7 +256,7 @@ class TorchNetwork(Network):
     def get_opt_state(self, opt, module, names, step: int) -> dict:
         """The canonical optimizer state (``names``) read back from ``opt``."""
         out = {"step": np.array(step, dtype=np.int64)}
-        params = self._named_for_opt(module)
+        params = self.opt_parameters(module)
         for prefix, key in self.STATE_KEYS.items():
             for k, p in params.items():
                 if prefix + k in names:
@@ -224,29 +265,68 @@ class TorchNetwork(Network):
                     out[prefix + k] = np.array(a.transpose(_inverse(perm)) if perm else a)
         return out
 
-    def _train(self, params, source, optimizer, hyper, opt_state):
-        module = self._load(params)
-        opt = self.optimizer(optimizer, hyper, list(self._named_for_opt(module).values()))
-        self.set_opt_state(opt, module, opt_state)
-        step0 = int(opt_state["step"])
-        scheduler = self.scheduler(hyper["lr"], opt)
-        for _ in range(step0 if scheduler else 0):  # resume a schedule where it was
-            scheduler.step()
-        losses = []
 
-        def tensors(b):
-            return (torch.from_numpy(np.ascontiguousarray(b["x"])),
-                    torch.from_numpy(np.asarray(b["y"], np.int64)), b.get("masks"))
 
-        fixed = tensors(source.batch) if isinstance(source, Repeat) else None
-        for b in source:
-            x, y, masks = fixed or tensors(b)
-            opt.zero_grad(set_to_none=True)
-            loss = self._objective(module, self._call(module, x, True, masks), y)
-            loss.backward()
-            opt.step()
-            if scheduler is not None:
-                scheduler.step()
-            losses.append(loss.detach())
-        new_state = self.get_opt_state(opt, module, set(opt_state), step0 + len(losses))
-        return self.from_native(module), torch.stack(losses).numpy(), new_state
+class TorchTrainer(Trainer):
+    """torch's step as its users write it: ``module.train()``, ``opt.zero_grad()``, the
+    loss, ``loss.backward()``, ``opt.step()``, the scheduler stepped once per update."""
+
+    def _setup(self, params, opt_state):
+        net = self.net
+        self.module = net.to_native(params)
+        self.opt = net.optimizer(self.optimizer, self.hyper,
+                                 list(net.opt_parameters(self.module).values()))
+        net.set_opt_state(self.opt, self.module, opt_state)
+        self.scheduler = net.scheduler(self.hyper["lr"], self.opt)
+        for _ in range(self.step0 if self.scheduler else 0):  # resume a schedule
+            self.scheduler.step()
+        self.kind = self.spec.objective().loss
+
+    def _native(self, arrays, masks):
+        return self.net.tensors(arrays, masks)
+
+    def _step(self, b, step):
+        inputs, y, masks = b.native
+        self.net.seed_dropout(masks, self.seed, step)
+        self.opt.zero_grad(set_to_none=True)
+        logits = self.net._call(self.module, inputs, True, masks)
+        loss = self.net.objective(self.module, logits, y)
+        loss.backward()
+        self.opt.step()
+        if self.scheduler is not None:
+            self.scheduler.step()
+        return metrics(self.kind, logits.detach(), y, loss)
+
+    def _run_list(self, batches, step):
+        return torch.stack([self._step(b, step + i)["loss"]
+                            for i, b in enumerate(batches)]).numpy()
+
+    def _run_repeat(self, b, steps, step):
+        return torch.stack([self._step(b, step + i)["loss"] for i in range(steps)]).numpy()
+
+    def _evaluate(self, b):
+        inputs, y, _ = b.native
+        self.module.eval()
+        with torch.inference_mode():
+            logits = self.module(*inputs)
+            return metrics(self.kind, logits, y, self.net.objective(self.module, logits, y))
+
+    def _predict(self, b):
+        self.module.eval()
+        with torch.inference_mode():
+            return self.module(*b.native[0])
+
+    def _state(self):
+        return (self.net.from_native(self.module),
+                self.net.get_opt_state(self.opt, self.module, set(self.state_names),
+                                       self.step_count))
+
+
+TorchNetwork.Trainer = TorchTrainer
+
+
+def environment() -> dict:
+    """What a timing of this backend depends on: version, intra-op threads, device."""
+    return {"backend": "torch", "torch": torch.__version__,
+            "threads": torch.get_num_threads(),
+            "device": "cuda" if torch.cuda.is_available() else "cpu"}

@@ -10,26 +10,21 @@ Backward, each step one kernel's backward:
     dD, dW, db = dense_backward(dZ);  dF = dD · m / (1 - rate);  dP2 = unflatten(dF)
     dA2 = maxpool_backward(dP2);  dZ2 = dA2 · 1[Z2 > 0];  dP1, dK2, db2 = conv_backward(dZ2)
     dA1 = maxpool_backward(dP1);  dZ1 = dA1 · 1[Z1 > 0];  _, dK1, db1 = conv_backward(dZ1)
-A train-mode call without an injected mask draws one from this network's own
-``numpy.random.Generator`` (seeded 0 at construction).
+In train mode the adapter passes the dropout mask (the batch's, or one drawn from the
+run's seed and step: the rule of :mod:`models._network`).
 """
 
 from __future__ import annotations
 
-import numpy as np
 
 from kernels import dense_backward, dense_forward, relu_backward, relu_forward
 from kernels.conv import conv2d_backward, conv2d_forward
-from kernels.dropout import dropout_backward, dropout_forward, dropout_mask
+from kernels.dropout import dropout_backward, dropout_forward
 from kernels.pool import flatten_backward, flatten_forward, maxpool2d_backward, maxpool2d_forward
 from models.adapters.numpy_adapter import NumpyNetwork
 
 
 class Network(NumpyNetwork):
-    def __init__(self, spec):
-        super().__init__(spec)
-        self.rng = np.random.default_rng(0)
-
     def forward_cache(self, params, x, *, train=False, masks=None):
         caches = []
         for layer in ("conv1", "conv2"):
@@ -38,11 +33,7 @@ class Network(NumpyNetwork):
             x, c_pool = maxpool2d_forward(a, 2)
             caches.append((c_conv, c_relu, c_pool))
         f, c_flat = flatten_forward(x)
-        mask = None
-        if train:
-            mask = (masks or {}).get("dropout")
-            if mask is None:
-                mask = dropout_mask(f.shape, self.spec.rate, self.rng, f.dtype)
+        mask = masks.get("dropout") if train and masks else None   # the adapter's masks
         d, c_drop = dropout_forward(f, mask, self.spec.rate)
         logits, c_dense = dense_forward(d, params["dense.kernel"], params["dense.bias"])
         return logits, (caches, c_flat, c_drop, c_dense)

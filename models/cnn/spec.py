@@ -74,6 +74,9 @@ class CNNSpec(Spec):
     def dropout(self):
         return {"dropout": self.rate}
 
+    def mask_shape(self, name):
+        return (self.features(),)
+
     def param_shapes(self):
         return {
             "conv1.kernel": (3, 3, self.channels, self.filters1),
@@ -98,7 +101,3 @@ class CNNSpec(Spec):
             out[k] = rng.uniform(-limit, limit, size=shape).astype(dtype)
         return out
 
-    def masks(self, n: int, seed: int = 0, dtype="float64") -> dict[str, np.ndarray]:
-        """Random 0/1 dropout masks for a batch of ``n`` (``batch["masks"]``)."""
-        rng = np.random.default_rng(seed)
-        return {"dropout": (rng.random((n, self.features())) >= self.rate).astype(dtype)}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from models.adapters.jax_adapter import Dropout, JaxNetwork, jnp, nnx
+from models.adapters.jax_adapter import Dropout, JaxNetwork, nnx
 
 
 class DenseNet(nnx.Module):
@@ -28,8 +28,3 @@ class Network(JaxNetwork):
     #: nnx.BatchNorm calls them scale, bias, mean, var.
     NAMES = {"bn.gamma": "bn.scale", "bn.beta": "bn.bias", "bn.moving_mean": "bn.mean",
              "bn.moving_variance": "bn.var"}
-
-    def penalty(self, tree):
-        """Keras's l2(λ) written out: λ (Σ W1² + Σ W2²)."""
-        w1, w2 = tree["dense1"]["kernel"], tree["dense2"]["kernel"]
-        return self.spec.l2 * (jnp.sum(w1 * w1) + jnp.sum(w2 * w2))

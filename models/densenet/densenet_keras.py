@@ -8,14 +8,13 @@ from models.adapters.keras_adapter import Dropout, KerasNetwork, keras
 class DenseNet(keras.Model):
     def __init__(self, spec, *, dtype):
         super().__init__(name="densenet", dtype=dtype)
-        reg = keras.regularizers.l2(spec.l2) if spec.l2 else None
-        self.dense1 = keras.layers.Dense(spec.n_hidden, name="dense1", dtype=dtype,
-                                         kernel_regularizer=reg)
+        # the spec's L2 penalty becomes each kernel's regularizer in the adapter
+        self.dense1 = keras.layers.Dense(spec.n_hidden, name="dense1", dtype=dtype)
         self.bn = keras.layers.BatchNormalization(
             momentum=spec.momentum, epsilon=spec.eps, name="bn",
             dtype=dtype) if spec.batchnorm else None
         self.dropout = Dropout(spec.dropout_rate, name="dropout", dtype=dtype)
-        self.dense2 = keras.layers.Dense(10, name="dense2", dtype=dtype, kernel_regularizer=reg)
+        self.dense2 = keras.layers.Dense(10, name="dense2", dtype=dtype)
 
     def call(self, x, training=False):
         h = self.dense1(x)

@@ -3,21 +3,20 @@
 Forward (batch X (n, 784)):
     Z1 = X W1 + b1;  H = BN(Z1) (train: batch statistics) or Z1;  A = relu(H)
     D = A · mask / (1 - rate) in train mode (inverted dropout), A in eval mode
-    Z2 = D W2 + b2 (logits);  L = mean CE + l2 (Σ W1² + Σ W2²)
+    Z2 = D W2 + b2 (logits);  L = mean CE + l2 (Σ W1² + Σ W2²)  (the spec's objective,
+    applied by the adapter)
 Backward:
-    dZ2 = (softmax(Z2) - onehot(y)) / n;  dW2 = Dᵀ dZ2 + 2·l2·W2;  dD = dZ2 W2ᵀ
+    dZ2 = (softmax(Z2) - onehot(y)) / n;  dW2 = Dᵀ dZ2 (+ 2·l2·W2);  dD = dZ2 W2ᵀ
     dA = dD · mask / (1 - rate);  dH = dA · 1[H > 0];  dZ1 = BN backward (kernels)
-    dW1 = Xᵀ dZ1 + 2·l2·W1
+    dW1 = Xᵀ dZ1 (+ 2·l2·W1)
 """
 
 from __future__ import annotations
 
 from kernels import dense_backward, dense_forward, relu_backward, relu_forward
 from kernels.regularization import (batchnorm_backward, batchnorm_forward, dropout_backward,
-                                    dropout_forward, l2_penalty_backward, l2_penalty_forward)
+                                    dropout_forward)
 from models.adapters.numpy_adapter import NumpyNetwork
-
-KERNELS = ("dense1.kernel", "dense2.kernel")
 
 
 class Network(NumpyNetwork):
@@ -35,10 +34,7 @@ class Network(NumpyNetwork):
                 unbiased=self.unbiased_running_var)
             state = {"bn.moving_mean": mean, "bn.moving_variance": var}
         a, c_relu = relu_forward(z1)
-        mask = masks.get("dropout") if train and masks else None
-        if train and s.dropout_rate > 0 and mask is None:
-            raise ValueError("the NumPy reference has no RNG: a train-mode forward with "
-                             "dropout needs batch['masks']['dropout']")
+        mask = masks.get("dropout") if train and masks else None   # the adapter's masks
         d, c_drop = dropout_forward(a, mask, s.dropout_rate)
         z2, c2 = dense_forward(d, params["dense2.kernel"], params["dense2.bias"])
         return z2, (c1, c_bn, c_relu, c_drop, c2, state)
@@ -57,12 +53,3 @@ class Network(NumpyNetwork):
 
     def state_update(self, cache):
         return cache[-1]
-
-    def penalty(self, params):
-        if not self.spec.l2:
-            return 0.0, {}
-        value, grads = 0.0, {}
-        for k in KERNELS:
-            v, c = l2_penalty_forward(params[k], self.spec.l2)
-            value, grads[k] = value + v, l2_penalty_backward(1.0, c)
-        return value, grads

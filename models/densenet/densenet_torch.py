@@ -32,8 +32,3 @@ class Network(TorchNetwork):
         "dense2.kernel": ("dense2.weight", DENSE_T),
         "dense2.bias": ("dense2.bias", None),
     }
-
-    def penalty(self, module):
-        """Keras's l2(λ) written out: λ (Σ W1² + Σ W2²)."""
-        lam = self.spec.l2
-        return lam * (module.dense1.weight.square().sum() + module.dense2.weight.square().sum())

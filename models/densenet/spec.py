@@ -28,7 +28,7 @@ import dataclasses
 
 import numpy as np
 
-from models._spec import Convention, Spec, check_dtype
+from models._spec import Convention, Objective, Penalty, Spec, check_dtype
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,8 +73,11 @@ class DenseNetSpec(Spec):
         self.check_positive_ints("n_in", "n_hidden")
         if not 0.0 <= self.dropout_rate < 1.0:
             raise ValueError(f"densenet: dropout_rate must lie in [0, 1), got {self.dropout_rate}")
+        self.check_finite("dropout_rate", "l2", "momentum", "eps")
         if self.l2 < 0:
             raise ValueError(f"densenet: l2 must be >= 0, got {self.l2}")
+        if not self.eps > 0:
+            raise ValueError(f"densenet: eps must be > 0, got {self.eps}")
         if not 0.0 < self.momentum < 1.0:
             raise ValueError(f"densenet: momentum must lie in (0, 1), got {self.momentum}")
 
@@ -96,6 +99,16 @@ class DenseNetSpec(Spec):
     def dropout(self):
         return {"dropout": self.dropout_rate} if self.dropout_rate > 0 else {}
 
+    def mask_shape(self, name):
+        return (self.n_hidden,)
+
+    def objective(self):
+        """Softmax cross-entropy plus Keras's ``l2(λ)`` on both kernels (none at λ = 0)."""
+        if not self.l2:
+            return Objective()
+        return Objective(penalties=(Penalty("l2", ("dense1.kernel", "dense2.kernel"),
+                                            self.l2),))
+
     def init(self, seed=0, dtype="float64"):
         """Glorot-uniform kernels (Keras's default); biases, γ, β and the running
         statistics random too, so that no parity check passes by a 0 or a 1."""
@@ -112,9 +125,3 @@ class DenseNetSpec(Spec):
                 a = 0.1 * rng.standard_normal(shape)
             out[k] = a.astype(dtype)
         return out
-
-    def masks(self, n: int, seed: int = 0, dtype="float64") -> dict[str, np.ndarray]:
-        """Random 0/1 dropout masks for a batch of ``n`` (``batch["masks"]``)."""
-        rng = np.random.default_rng(seed)
-        return {k: (rng.random((n, self.n_hidden)) >= r).astype(check_dtype(dtype))
-                for k, r in self.dropout().items()}

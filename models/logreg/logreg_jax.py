@@ -1,8 +1,9 @@
-"""Logistic regression, JAX/Flax (nnx): optax's cross-entropies plus the L2 term."""
+"""Logistic regression, JAX/Flax (nnx): one ``nnx.Linear``; the loss and the L2 term are
+the spec's objective (optax's cross-entropies in the adapter)."""
 
 from __future__ import annotations
 
-from models.adapters.jax_adapter import JaxNetwork, jnp, nnx, optax
+from models.adapters.jax_adapter import JaxNetwork, nnx
 
 
 class LogReg(nnx.Module):
@@ -16,12 +17,3 @@ class LogReg(nnx.Module):
 
 class Network(JaxNetwork):
     module = LogReg
-
-    def loss(self, tree, x, y):
-        z = self.apply(tree, x)
-        if self.spec.binary:
-            ce = optax.sigmoid_binary_cross_entropy(z[:, 0], y.astype(z.dtype))
-        else:
-            ce = optax.softmax_cross_entropy_with_integer_labels(z, y)
-        w = tree["dense"]["kernel"]
-        return ce.mean() + 0.5 / (self.spec.C * x.shape[0]) * jnp.sum(w * w)

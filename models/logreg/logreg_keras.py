@@ -1,5 +1,6 @@
-"""Logistic regression, Keras: a ``Dense`` layer and Keras's cross-entropies plus the L2
-term (written out, not ``regularizers.L2``: its λ would have to change with the batch)."""
+"""Logistic regression, Keras: one ``Dense`` layer; the loss and the L2 term are the spec's
+objective (Keras's cross-entropies in the adapter; the penalty scales with the batch, so
+the adapter writes it out instead of a ``regularizers.L2``, whose λ is fixed)."""
 
 from __future__ import annotations
 
@@ -17,18 +18,3 @@ class LogReg(keras.Model):
 
 class Network(KerasNetwork):
     module = LogReg
-
-    def loss_fn(self, dtype: str):
-        ops = keras.ops
-        kernel = self.model(dtype).dense.kernel
-        if self.spec.binary:
-            bce = keras.losses.BinaryCrossentropy(from_logits=True, dtype=dtype)
-            ce = lambda y, z: bce(ops.cast(y[:, None], dtype), z)  # noqa: E731
-        else:
-            ce = keras.losses.SparseCategoricalCrossentropy(from_logits=True, dtype=dtype)
-
-        def loss(y, z):
-            n = ops.cast(ops.shape(z)[0], dtype)
-            return ce(y, z) + 0.5 / (self.spec.C * n) * ops.sum(kernel * kernel)
-
-        return loss

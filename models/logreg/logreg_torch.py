@@ -1,10 +1,9 @@
-"""Logistic regression, PyTorch: ``nn.Linear`` and torch's cross-entropies plus the L2 term."""
+"""Logistic regression, PyTorch: one ``nn.Linear``; the loss and the L2 term are the spec's
+objective (torch's cross-entropies in the adapter)."""
 
 from __future__ import annotations
 
-from models.adapters.torch_adapter import DENSE_T, TorchNetwork, nn, torch
-
-F = torch.nn.functional
+from models.adapters.torch_adapter import DENSE_T, TorchNetwork, nn
 
 
 class LogReg(nn.Module):
@@ -23,12 +22,3 @@ class Network(TorchNetwork):
         "dense.kernel": ("dense.weight", DENSE_T),
         "dense.bias": ("dense.bias", None),
     }
-
-    def loss(self, logits, y):
-        # The adapter runs every loss on its cached module of this dtype (see _load).
-        w = self.cached(str(logits.dtype).removeprefix("torch.")).dense.weight
-        if self.spec.binary:
-            ce = F.binary_cross_entropy_with_logits(logits[:, 0], y.to(logits.dtype))
-        else:
-            ce = F.cross_entropy(logits, y)
-        return ce + 0.5 / (self.spec.C * logits.shape[0]) * (w * w).sum()

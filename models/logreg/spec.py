@@ -31,7 +31,13 @@ import math
 
 import numpy as np
 
-from models._spec import Convention, Spec, check_dtype
+from kernels.logistic import l2_strength
+from models._spec import Convention, Objective, Penalty, Spec, check_dtype
+
+
+def n_strength(C: float) -> float:
+    """The per-example strength ``n · l2_strength(C, n) = 1/(2C)``."""
+    return l2_strength(C, 1)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,8 +52,9 @@ class LogRegSpec(Spec):
                        "add_decayed_weights(λ) add λ·w to the gradient",
             size="same minimizer once converted; Keras L2(1/(C n)) would double the "
                  "penalty, and Keras rounds l2 through float32 (3.6e-10 in a float64 loss)",
-            setting="our mean-loss form ‖W‖²/(2Cn) = Keras L2(1/(2Cn)) = torch/optax "
-                    "decay 1/(Cn) (spec.l2_strength(n)); parity/test_logreg_conventions.py"),
+            setting="our mean-loss form ‖W‖²/(2Cn) = Keras L2(1/(2Cn)) "
+                    "(spec.l2_strength(n)) = torch/optax decay 1/(Cn); "
+                    "parity/test_logreg_conventions.py"),
         Convention(
             topic="scikit-learn lbfgs stopping",
             frameworks="scikit-learn",
@@ -81,8 +88,16 @@ class LogRegSpec(Spec):
         return 1 if self.binary else self.n_classes
 
     def l2_strength(self, n: int) -> float:
-        """λ of the penalty ``½ λ ‖W‖²`` for a batch of ``n``: ``1 / (C n)``."""
-        return 1.0 / (self.C * n)
+        """λ of the penalty ``λ ‖W‖²`` for a batch of ``n``: ``1 / (2 C n)``
+        (:func:`kernels.logistic.l2_strength`)."""
+        return l2_strength(self.C, n)
+
+    def objective(self):
+        """Sigmoid (two classes) or softmax cross-entropy plus ``‖W‖² / (2 C n)``: an L2
+        penalty on the kernel with strength ``1/(2C)`` per example."""
+        loss = "sigmoid_cross_entropy" if self.binary else "softmax_cross_entropy"
+        return Objective(loss, (Penalty("l2", ("dense.kernel",), n_strength(self.C),
+                                        per_example=True),))
 
     def input_shape(self):
         return (self.n_in,)

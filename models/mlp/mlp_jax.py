@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kernels.accel.select import FusedMLP
+from models.adapters.jax_accel import FusedMLP
 from models.adapters.jax_adapter import JaxNetwork, nnx
 
 

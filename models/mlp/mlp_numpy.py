@@ -19,7 +19,7 @@ from models.adapters.numpy_adapter import NumpyNetwork
 
 
 class Network(NumpyNetwork):
-    def forward_cache(self, params, x):
+    def forward_cache(self, params, x, *, train=False, masks=None):  # no mode-dependent layer
         z1, c1 = dense_forward(x, params["dense1.kernel"], params["dense1.bias"])
         a1, c_relu = relu_forward(z1)
         z2, c2 = dense_forward(a1, params["dense2.kernel"], params["dense2.bias"])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 
-from kernels.accel.select import FastConv
+from models.adapters.jax_accel import FastConv
 from models.adapters.jax_adapter import JaxNetwork, conv_relu, nnx
 
 

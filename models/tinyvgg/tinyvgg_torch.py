@@ -9,7 +9,7 @@ Flatten order: ``nn.Flatten`` on NCHW reads C, H, W; canonical (Keras, Flax) is 
 We permute to NHWC before flattening (free on channels-last memory), so the dense weight
 is a plain (in, out) -> (out, in) transpose.  The course's own module flattens NCHW; its
 ``classifier.1.weight`` holds the same numbers with the columns in C, H, W order
-(``tests/test_conv_networks.py`` converts one and checks the logits agree).
+(``parity/test_conv_networks.py`` converts one and checks the logits agree).
 """
 
 from __future__ import annotations

@@ -9,7 +9,8 @@ cross-entropy plus ``‖W‖² / (2 C n)``, scikit-learn's ``C Σ CE + ½‖W‖
 numpy     Newton / IRLS with the hand-derived gradient and Hessian (the reference)
 jax       Newton inside one ``jax.jit`` (``lax.while_loop``), autodiff gradient and
           the closed-form Hessian; ``jax.vmap`` fits many problems at once
-torch     Newton, gradient and Hessian from ``torch.func`` (``grad``, ``hessian``)
+torch     Newton, gradient and Hessian from autograd (a double backward, all rows of H
+          in one batched vector-Jacobian product)
 keras     Newton, gradient and Hessian from nested ``tf.GradientTape`` under one
           ``tf.function`` (Keras's cross-entropies on ``keras.ops``)
 ========  ==========================================================================

@@ -3,7 +3,7 @@
 The objective is the weighted form ``Σ_i w_i ℓ_i / Σw + ‖W‖² / (2 C Σw)`` (all
 ``w_i = 1`` is the models' objective); the gradient comes from ``jax.grad``, the Hessian
 ``Σ_i w̃_i x̃_i x̃_iᵀ ⊗ S_i + λP`` is written in closed form (one matmul instead of
-``jax.hessian``'s d·k passes; ``parity/test_logreg_solvers.py`` checks it against
+``jax.hessian``'s d·k passes; ``parity/test_logreg.py::test_hessian`` checks it against
 ``jax.hessian``).  Zero weights make padding exact, so
 
 * :func:`fit` pads small problems to a few bucketed shapes (rows with weight 0, feature
@@ -20,6 +20,7 @@ import functools
 
 import numpy as np
 
+from kernels.logistic import l2_strength
 from mlsandbox.classical.solvers.newton import ARMIJO, F_ROUNDING, MAX_HALVINGS, split
 from models._frameworks import load_jax
 
@@ -36,7 +37,7 @@ def _objective(theta, X, y, w, C, k, fit_intercept):
     else:
         ell = jax.nn.logsumexp(z, axis=1) - jnp.take_along_axis(z, y[:, None], 1)[:, 0]
     sw = jnp.sum(w)
-    return jnp.sum(w * ell) / sw + 0.5 / (C * sw) * jnp.sum(W * W)
+    return jnp.sum(w * ell) / sw + l2_strength(C, sw) * jnp.sum(W * W)
 
 
 def _hessian(theta, X, y, w, C, k, fit_intercept):
@@ -63,7 +64,7 @@ def _hessian(theta, X, y, w, C, k, fit_intercept):
              ).reshape(m.shape[1], m.shape[1]) - (m * wn[:, None]).T @ m
     penalty = jnp.concatenate([jnp.ones(d * k, X.dtype), jnp.zeros(h.shape[0] - d * k,
                                                                    X.dtype)])
-    return h + jnp.diag(penalty / (C * sw))
+    return h + jnp.diag(2 * l2_strength(C, sw) * penalty)
 
 
 def _newton(X, y, w, C, tol, max_iter, *, k, fit_intercept):

@@ -17,6 +17,7 @@ import functools
 
 import numpy as np
 
+from kernels.logistic import l2_strength
 from mlsandbox.classical.solvers.newton import newton, null_direction, split
 from models._frameworks import load_keras
 
@@ -35,7 +36,7 @@ def objective(theta, x, y, C, k: int, fit_intercept: bool):
         ce = keras.losses.binary_crossentropy(y[:, None], z, from_logits=True)
     else:
         ce = keras.losses.sparse_categorical_crossentropy(y, z, from_logits=True)
-    return ops.mean(ce) + 0.5 / (C * ops.cast(n, x.dtype)) * ops.sum(w * w)
+    return ops.mean(ce) + l2_strength(C, ops.cast(n, x.dtype)) * ops.sum(w * w)
 
 
 @functools.lru_cache(maxsize=None)

@@ -1,4 +1,5 @@
-"""NumPy solver: Newton / IRLS on the reference objective of ``models/logreg/logreg_numpy``.
+"""NumPy solver: Newton / IRLS on :func:`kernels.logistic.logistic_objective`, the
+reference objective of the logistic-regression network.
 
 For the binary model each Newton step is the weighted least-squares solve of IRLS,
 ``(X̃ᵀ S X̃ + λP) s = -g`` with ``S = diag(p(1-p))/n``; the multinomial one uses the full
@@ -9,8 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from kernels.logistic import logistic_objective as objective
 from mlsandbox.classical.solvers.newton import newton, null_direction, split
-from models.logreg.logreg_numpy import objective
 
 
 def fit(X, y, n_out, *, C, fit_intercept, tol, max_iter):

@@ -15,6 +15,7 @@ import contextlib
 
 import numpy as np
 
+from kernels.logistic import l2_strength
 from mlsandbox.classical.solvers.newton import newton, null_direction, split
 from models._frameworks import load_torch
 
@@ -32,7 +33,7 @@ def objective(theta, x, y, C, k: int, fit_intercept: bool):
         ce = F.binary_cross_entropy_with_logits(z[:, 0], y)
     else:
         ce = F.cross_entropy(z, y)
-    return ce + 0.5 / (C * n) * (w * w).sum()
+    return ce + l2_strength(C, n) * (w * w).sum()
 
 
 #: Below this many entries of X (times classes) one intra-op thread is used: torch's

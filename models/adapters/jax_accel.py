@@ -1,4 +1,4 @@
-"""Selecting the fast kernels: ``models.get(name, "jax", impl=...)``.
+"""The JAX backend's kernel sets: ``models.get(name, "jax", impl=...)``.
 
 A JAX network opts in with one mixin placed before ``JaxNetwork`` in its bases::
 
@@ -8,13 +8,24 @@ A JAX network opts in with one mixin placed before ``JaxNetwork`` in its bases::
 The mixin declares ``OPTIONS = {"impl": (...)}``; :func:`models.get` splits declared
 options off the config and passes them to the constructor, so ``impl`` never reaches the
 spec.  ``impl="xla"`` leaves every method of ``JaxNetwork`` as it is (the Flax model as
-its users write it); the fast names swap the computation while keeping the contract:
-canonical params in, NumPy out, the same optax optimizers and canonical optimizer state.
+its users write it); the fast names swap the computation of the forward pass and of the
+objective's gradient (:meth:`JaxNetwork.grad_fn`), and keep everything else: the one
+training step of :class:`~models.adapters.jax_adapter.JaxTrainer`, the optax optimizers,
+the canonical params and optimizer state.  The kernels are in :mod:`kernels.accel`.
 """
 
 from __future__ import annotations
 
-from kernels.accel import IMPLS
+import numpy as np
+
+from models._spec import Objective
+
+#: network -> the ``impl=`` values its JAX backend accepts (the first is the default)
+IMPLS = {
+    "mlp": ("xla", "fused", "onednn"),
+    "tinyvgg": ("xla", "fast", "onednn"),
+    "cnn": ("xla", "fast", "onednn"),
+}
 
 
 def _require_onednn(network: str) -> None:
@@ -26,7 +37,7 @@ def _require_onednn(network: str) -> None:
 
 
 class _Selectable:
-    """``impl`` checked against :data:`kernels.accel.IMPLS` for the network."""
+    """``impl`` checked against :data:`IMPLS` for the network."""
 
     NETWORK = ""
 
@@ -44,11 +55,13 @@ class _Selectable:
 
 
 class FusedMLP(_Selectable):
-    """``impl="fused"``: the MLP through :mod:`kernels.accel.mlp` -- the padded forward,
-    the fused loss-and-gradients (a ``jax.custom_vjp``, so the adapter's optax step is
-    unchanged), and full-batch training as one ``lax.scan`` over both layouts of X made
-    once per :meth:`train` call.  ``impl="onednn"``: the same, with the two products with
-    X through oneDNN's GEMM (:mod:`kernels.accel.gemm`; float32, else XLA's dot)."""
+    """``impl="fused"``: the MLP through :mod:`kernels.accel.mlp` -- the padded forward
+    and the hand-fused loss and gradients, with both layouts of X made once per batch
+    (:meth:`device_arrays` adds the contiguous transpose ``"xt"``), so a full-batch run is
+    the trainer's ``lax.scan`` over the fused step.  ``impl="onednn"``: the same, with the
+    two products with X through oneDNN's GEMM (:mod:`kernels.accel.gemm`; float32, else
+    XLA's dot).  The MLP's objective is plain softmax cross-entropy; another one is
+    refused."""
 
     NETWORK = "mlp"
     OPTIONS = {"impl": IMPLS["mlp"]}
@@ -58,49 +71,34 @@ class FusedMLP(_Selectable):
         self.gemm = "onednn" if self.impl == "onednn" else "xla"
         if self.impl == "onednn":
             _require_onednn(spec.name)
+        if self.impl != "xla" and spec.objective() != Objective():
+            raise ValueError(f"mlp/jax impl={self.impl!r} computes softmax cross-entropy "
+                             f"without penalties, not {spec.objective()}")
 
-    def apply_state(self, tree, x, train=False, masks=None, key=None):
+    def apply_state(self, tree, inputs, train=False, masks=None, key=None):
         if self.impl == "xla":
-            return super().apply_state(tree, x, train, masks, key)
+            return super().apply_state(tree, inputs, train, masks, key)
         from kernels.accel import mlp
 
-        return mlp.forward(tree, x, self.gemm), {}
+        return mlp.forward(tree, inputs[0], self.gemm), {}
 
-    def loss_state(self, ptree, stree, x, y, train=False, masks=None, key=None):
+    def device_arrays(self, arrays):
+        out = super().device_arrays(arrays)
+        if self.impl != "xla":
+            import jax.numpy as jnp
+
+            x = np.asarray(arrays["x"])
+            out["xt"] = jnp.asarray(np.ascontiguousarray(np.swapaxes(x, -1, -2)))
+        return out
+
+    def grad_fn(self, ptree, stree, arrays, train, masks, key):
         if self.impl == "xla":
-            return super().loss_state(ptree, stree, x, y, train, masks, key)
+            return super().grad_fn(ptree, stree, arrays, train, masks, key)
         from kernels.accel import mlp
 
-        # x.T inside a jit is folded back into the product by XLA, and oneDNN reads x in
-        # its transposed layout (xt=None); the full-batch path in _train passes the real
-        # transposed copy instead.
-        return mlp.loss(ptree, x, x.T if self.gemm == "xla" else None, y, self.gemm), {}
-
-    def _train(self, params, source, optimizer, hyper, opt_state):
-        from models._network import Repeat
-
-        if self.impl == "xla" or not isinstance(source, Repeat):
-            return super()._train(params, source, optimizer, hyper, opt_state)
-        import numpy as np
-
-        from kernels.accel import mlp
-
-        n = len(source)
-
-        def make():
-            tx = self.optimizer(optimizer, hyper)
-            return tx, mlp.fit(tx, n, self.gemm)
-
-        tx, run = self._jitted(("fused-fit", self.gemm, optimizer, tuple(sorted(hyper.items())),
-                                n), make)
-        ptree, _ = self._split(params)
-        state = self.set_opt_state(tx.init(ptree), optimizer, opt_state)
-        data = mlp.layouts(source.batch["x"])
-        ptree, state, losses = run(ptree, state, data.x, data.xt,
-                                   np.asarray(source.batch["y"]))
-        canonical = self.get_opt_state(state, optimizer)
-        canonical["step"] = np.array(int(opt_state["step"]) + n, dtype=np.int64)
-        return self._flat(ptree, self.spec.trainable()), np.asarray(losses), canonical
+        loss, grads, logits = mlp.loss_and_grads(ptree, arrays["x"], arrays["xt"],
+                                                 arrays["y"], self.gemm, logits=True)
+        return (loss, (stree, logits)), grads
 
 
 class FastConv(_Selectable):
