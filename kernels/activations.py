@@ -6,14 +6,15 @@ import numpy as np
 
 
 def relu_forward(x: np.ndarray):
-    """``max(x, 0)``.  Returns ``(y, cache)``."""
-    mask = x > 0
-    return np.where(mask, x, np.zeros((), x.dtype)), mask
+    """``max(x, 0)``, NaN propagated (``relu(nan) = nan``, as torch, JAX and TensorFlow
+    give; ``np.where(x > 0, x, 0)`` would hide it as 0).  Returns ``(y, cache)``."""
+    return np.maximum(x, np.zeros((), x.dtype)), x > 0
 
 
 def relu_backward(dy: np.ndarray, cache):
     """``dL/dx = dy · 1[x > 0]``.  The subgradient at exactly 0 is taken as 0, as torch,
-    JAX (``jax.nn.relu``) and TensorFlow all do."""
+    JAX (``jax.nn.relu``) and TensorFlow all do; at a NaN input it is 0 as well (NaN > 0
+    is false there too), while a NaN ``dy`` passes through where x > 0."""
     mask = cache
     return np.where(mask, dy, np.zeros((), dy.dtype))
 

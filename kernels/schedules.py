@@ -87,31 +87,42 @@ class Cosine(Schedule):
 
 
 def _positive_int(name, v):
-    if not isinstance(v, (int, np.integer)) or v < 1:
+    if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)) or v < 1:
         raise ValueError(f"{name} must be a positive integer, got {v!r}")
+
+
+def _number(name, v, low=0.0, high=math.inf, low_open=False):
+    """``v`` as a float if it is a finite real in [low, high] ((low, high] with
+    ``low_open``); else ValueError naming it."""
+    ok = not isinstance(v, (bool, np.bool_)) and isinstance(v, (int, float, np.integer,
+                                                               np.floating))
+    if ok:
+        v = float(v)
+        ok = math.isfinite(v) and (v > low if low_open else v >= low) and v <= high
+    if not ok:
+        lo = "(" if low_open else "["
+        raise ValueError(f"{name} must be a finite number in {lo}{low}, {high}], got {v!r}")
+    return v
 
 
 def step_decay(lr: float, step_size: int, gamma: float = 0.1) -> StepDecay:
     """Multiply the learning rate by ``gamma`` every ``step_size`` updates."""
     _positive_int("step_size", step_size)
-    return StepDecay(float(lr), int(step_size), float(gamma))
+    return StepDecay(_number("lr", lr), int(step_size), _number("gamma", gamma, low_open=True))
 
 
 def exponential(lr: float, rate: float, decay_steps: int = 1,
                 staircase: bool = False) -> Exponential:
     """Multiply the learning rate by ``rate`` per ``decay_steps`` updates (smoothly)."""
     _positive_int("decay_steps", decay_steps)
-    if not 0 < rate:
-        raise ValueError(f"rate must be positive, got {rate!r}")
-    return Exponential(float(lr), float(rate), int(decay_steps), bool(staircase))
+    return Exponential(_number("lr", lr), _number("rate", rate, low_open=True),
+                       int(decay_steps), bool(staircase))
 
 
 def cosine(lr: float, decay_steps: int, alpha: float = 0.0) -> Cosine:
     """Cosine decay from ``lr`` to ``alpha · lr`` over ``decay_steps`` updates."""
     _positive_int("decay_steps", decay_steps)
-    if not 0 <= alpha <= 1:
-        raise ValueError(f"alpha must lie in [0, 1], got {alpha!r}")
-    return Cosine(float(lr), int(decay_steps), float(alpha))
+    return Cosine(_number("lr", lr), int(decay_steps), _number("alpha", alpha, high=1.0))
 
 
 def lr_at(lr, t: int) -> float:

@@ -44,6 +44,28 @@ class Convention:
     setting: str = ""
 
 
+#: shared by the networks that max-pool (tinyvgg, cnn)
+NAN_IN_MAX_POOL = Convention(
+    topic="NaN in a max-pool window",
+    frameworks="JAX (XLA), Keras (TensorFlow) vs NumPy, torch",
+    difference="XLA's reduce_window max and TensorFlow's MaxPool skip a NaN in the window "
+               "(an inf before them can still become NaN later); NumPy's max and torch's "
+               "max_pool2d propagate it, and so does the reference",
+    size="one NaN pixel: all logits NaN in NumPy and torch, finite (and equal) in JAX "
+         "and Keras; gradients through NaN differ likewise",
+    setting="none: the frameworks' own pools; parity/test_nonfinite.py shows it")
+
+#: shared by every network with a ReLU
+NAN_RELU_GRADIENT = Convention(
+    topic="ReLU gradient at a NaN input",
+    frameworks="torch, Keras vs NumPy, JAX",
+    difference="relu(nan) = nan everywhere; the gradient passed back through it is 0 "
+               "in NumPy and JAX (1[x > 0]) but NaN in torch and Keras",
+    size="one NaN input feature: dense1's gradient finite except the NaN column in "
+         "NumPy/JAX, all NaN in torch and Keras",
+    setting="none; parity/test_nonfinite.py shows it")
+
+
 #: loss kinds an :class:`Objective` may name, with the logits and labels each takes
 LOSSES = {
     "softmax_cross_entropy": "logits (n, k), labels (n,) in [0, k); the mean over n",

@@ -33,12 +33,13 @@ import dataclasses
 import numpy as np
 
 from kernels.conv import conv2d_output_size
-from models._spec import Spec, check_dtype
+from models._spec import NAN_IN_MAX_POOL, NAN_RELU_GRADIENT, Spec, check_dtype
 
 
 @dataclasses.dataclass(frozen=True)
 class CNNSpec(Spec):
     name = "cnn"
+    conventions = (NAN_IN_MAX_POOL, NAN_RELU_GRADIENT)
 
     image_size: int = 28
     channels: int = 1

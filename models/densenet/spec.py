@@ -28,7 +28,7 @@ import dataclasses
 
 import numpy as np
 
-from models._spec import Convention, Objective, Penalty, Spec, check_dtype
+from models._spec import NAN_RELU_GRADIENT, Convention, Objective, Penalty, Spec, check_dtype
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,6 +45,7 @@ class DenseNetSpec(Spec):
     eps: float = 1e-3
 
     conventions = (
+        NAN_RELU_GRADIENT,
         Convention(
             topic="BatchNorm running variance",
             frameworks="torch vs NumPy/Keras/Flax",

@@ -26,12 +26,13 @@ import dataclasses
 
 import numpy as np
 
-from models._spec import Spec, check_dtype
+from models._spec import NAN_RELU_GRADIENT, Spec, check_dtype
 
 
 @dataclasses.dataclass(frozen=True)
 class MLPSpec(Spec):
     name = "mlp"
+    conventions = (NAN_RELU_GRADIENT,)
 
     n_in: int = 784
     n_hidden: int = 10
@@ -40,6 +41,9 @@ class MLPSpec(Spec):
 
     def __post_init__(self):
         self.check_positive_ints("n_in", "n_hidden", "n_out")
+        self.check_finite("init_scale")
+        if self.init_scale < 0:
+            raise ValueError(f"mlp: init_scale must be >= 0, got {self.init_scale!r}")
 
     @property
     def n_classes(self) -> int:

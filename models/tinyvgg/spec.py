@@ -31,7 +31,7 @@ import dataclasses
 import numpy as np
 
 from kernels.conv import conv2d_output_size
-from models._spec import Spec, check_dtype
+from models._spec import NAN_IN_MAX_POOL, NAN_RELU_GRADIENT, Spec, check_dtype
 
 LAYERS = ("conv1", "conv2", "conv3", "conv4")
 
@@ -39,6 +39,7 @@ LAYERS = ("conv1", "conv2", "conv3", "conv4")
 @dataclasses.dataclass(frozen=True)
 class TinyVGGSpec(Spec):
     name = "tinyvgg"
+    conventions = (NAN_IN_MAX_POOL, NAN_RELU_GRADIENT)
 
     image_size: int = 64
     channels: int = 3
