@@ -40,6 +40,7 @@ REGISTRY = {
     "densenet": ("models.densenet", "DenseNetSpec"),
     "tinyvgg": ("models.tinyvgg", "TinyVGGSpec"),
     "cnn": ("models.cnn", "CNNSpec"),
+    "textclf": ("models.textclf", "TextClfSpec"),
 }
 
 NETWORKS = tuple(REGISTRY)

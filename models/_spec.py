@@ -159,6 +159,11 @@ class Spec:
         "float")}``."""
         return {"x": (tuple(self.input_shape()), "float")}
 
+    def input_range(self, key: str) -> tuple[int, int] | None:
+        """``(low, high)``: the values an ``"int"`` input may take, ``[low, high)`` (token
+        ids: ``[0, vocab_size)``), checked in every backend alike; None: any."""
+        return None
+
     def label_shape(self) -> tuple[int | None, ...]:
         """Shape of one example's label (``()`` for a class id; ``(None,)`` for a label
         per position, as the masked-LM loss takes)."""
@@ -275,6 +280,11 @@ class Spec:
             if kind == "int" and not np.issubdtype(a.dtype, np.integer):
                 raise ContractError(f"{self.name}: batch {key} must hold integers, got "
                                     f"{a.dtype.name}")
+            span = self.input_range(key) if kind == "int" else None
+            if span is not None and a.size and (a.min() < span[0] or a.max() >= span[1]):
+                bad = a[(a < span[0]) | (a >= span[1])].flat[0]
+                raise ContractError(f"{self.name}: batch {key} holds {bad}, outside "
+                                    f"[{span[0]}, {span[1]})")
             if n is None:
                 n = a.shape[0]
             elif a.shape[0] != n:

@@ -26,6 +26,8 @@ NETWORK_CASES = {
     "cnn": {"config": {"image_size": 16}, "sizes": (1, 3)},  # 28x28: test_conv_networks
     "logreg": {"config": {"n_in": 30, "n_classes": 2, "C": 0.5}, "sizes": (1, 7, 569)},
     "densenet": {"config": {"batchnorm": True, "l2": 1e-3}, "sizes": (1, 7, 32)},
+    "textclf": {"config": {"vocab_size": 50, "seq_len": 12, "dropout_rate": 0.2},
+                "sizes": (1, 7, 32)},
 }
 
 

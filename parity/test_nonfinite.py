@@ -24,11 +24,21 @@ def net(name, backend):
 
 
 def poisoned(name, value, where=5):
+    """Params and a batch of 3 with one non-finite value that only the first example
+    reads: one of its input values, or, for token ids, one entry of the embedding row of
+    a token only it holds (a NaN weight)."""
     spec = net(name, "numpy").spec
     params = spec.init(seed=1, dtype="float64")
     batch = spec.example(n=3, seed=2, dtype="float64")
     x = batch["x"].copy()
-    x.reshape(3, -1)[0, where] = value       # one value of the first example
+    if spec.inputs()["x"][1] == "float":
+        x.reshape(3, -1)[0, where] = value       # one value of the first example
+    else:
+        table = next(iter(params))               # the embedding table comes first
+        x[0, 0] = spec.input_range("x")[1] - 1   # a token no other example holds
+        x[1:][x[1:] == x[0, 0]] = 2
+        params = {**params, table: params[table].copy()}
+        params[table][x[0, 0], 0] = value
     return params, {**batch, "x": x}
 
 

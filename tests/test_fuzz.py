@@ -101,11 +101,16 @@ def test_bad_batches_refused_alike_or_agree(name, data):
     elif fault == "dtype":
         batch["x"] = x.astype(data.draw(st.sampled_from(["float32", "int64", "float16"])))
         names = ("dtype", "integers")
-    elif fault == "nonfinite":
+    elif fault == "nonfinite":            # a NaN/inf input value, or weight for token ids
         value = data.draw(st.sampled_from([np.nan, np.inf, -np.inf]))
-        x = x.copy()
-        x.flat[data.draw(st.integers(0, x.size - 1))] = value
-        batch["x"] = x
+        if np.issubdtype(x.dtype, np.floating):
+            x = x.copy()
+            x.flat[data.draw(st.integers(0, x.size - 1))] = value
+            batch["x"] = x
+        else:
+            k = data.draw(st.sampled_from(list(params)))
+            params = {**params, k: params[k].copy()}
+            params[k].flat[data.draw(st.integers(0, params[k].size - 1))] = value
     elif fault == "empty":
         batch = {k: v[:0] for k, v in batch.items()}
         names = ("empty", "0 examples")

@@ -57,6 +57,14 @@ class KerasNetwork(Network):
     #: float32-rounded hyperparameters (for the test that measures the difference).
     exact_lr = True
 
+    #: TensorFlow differentiates an embedding lookup into ``IndexedSlices`` (one row per
+    #: position, repeated ids not summed), and Keras's optimizers then apply the update
+    #: row by row: Adam's and RMSprop's squares are taken per position (Σg² instead of
+    #: (Σg)² for a repeated id) and SGD momentum touches only the rows seen.  True hands
+    #: them the dense gradient, the rule every other framework (and the reference)
+    #: follows; False keeps Keras's sparse path (the convention test measures it).
+    dense_gradients = True
+
     def __init__(self, spec):
         super().__init__(spec)
         self._models: dict = {}
@@ -98,7 +106,11 @@ class KerasNetwork(Network):
 
     def variables(self, model) -> dict:
         """Canonical name -> Keras variable, from the variable paths."""
-        by_path = {".".join(v.path.split("/")[1:]): v for v in model.weights}
+        def canonical(path: str) -> str:   # "mlp/dense1/kernel" (subclassed model) or
+            parts = path.split("/")           # "dense1/kernel" (Functional): "dense1.kernel"
+            return ".".join(parts[1:] if parts[0] == model.name else parts)
+
+        by_path = {canonical(v.path): v for v in model.weights}
         out = {k: by_path.get(self.NAMES.get(k, k)) for k in self.spec.param_shapes()}
         missing = [k for k, v in out.items() if v is None]
         if missing:
@@ -202,7 +214,9 @@ class KerasNetwork(Network):
         with tf.GradientTape() as tape:
             loss = self.objective(model, self._call(model, inputs, train, m), y)
         grads = tape.gradient(loss, [variables[k] for k in names])
-        return loss.numpy(), {k: g.numpy() for k, g in zip(names, grads)}
+        # an embedding's gradient comes as IndexedSlices (rows and values): densified,
+        # repeated ids summed
+        return loss.numpy(), {k: tf.convert_to_tensor(g).numpy() for k, g in zip(names, grads)}
 
     def learning_rate(self, lr, dtype: str):
         """A float, or a Keras ``LearningRateSchedule`` for a :mod:`kernels.schedules`
@@ -361,6 +375,8 @@ class KerasTrainer(Trainer):
                 logits = net._call(model, inputs, True, masks)
                 loss = net.objective(model, logits, y)
             grads = tape.gradient(loss, trainable)
+            if net.dense_gradients:
+                grads = [tf.convert_to_tensor(g) for g in grads]
             opt.apply_gradients(zip(grads, trainable))
             return metrics(kind, logits, y, loss)
 
