@@ -47,3 +47,60 @@ def softmax_cross_entropy_backward(dloss, cache):
     p, t = cache
     n = p.shape[0]
     return (np.asarray(dloss, p.dtype) / n) * (p - t)
+
+
+def softmax_cross_entropy_ignore_forward(logits: np.ndarray, labels: np.ndarray, *,
+                                         ignore_index: int = -100):
+    """Mean softmax cross-entropy over the positions whose label is not ``ignore_index``.
+
+    ``logits`` (..., V) (BERT's masked LM: (n, T, V)), ``labels`` (...) integer ids in
+    ``[0, V)`` or ``ignore_index`` (-100, the value Hugging Face puts at every token that is
+    not predicted).  With ``v_p = 1[y_p ≠ ignore_index]`` and ``N = Σ_p v_p``::
+
+        ℓ_p = logsumexp(z_p) - z_p[y_p]          (row maximum subtracted: finite at 1e4)
+        L   = Σ_p v_p ℓ_p / N
+
+    as torch's ``F.cross_entropy(..., ignore_index=-100)`` (mean reduction) and
+    ``BertForMaskedLM`` compute it.  When every position is ignored (``N = 0``) this
+    returns ``L = 0`` with a zero gradient (the denominator is ``max(N, 1)``).  torch
+    returns the same zero gradient but a NaN loss (0/0): the sum of no terms is 0, and a
+    reported NaN would poison every running mean of the loss for a batch that simply had
+    nothing to predict.  Returns ``(loss, cache)``; ``loss`` is a 0-d array of the logits'
+    dtype.
+
+    Raises ValueError naming the first label that is neither ``ignore_index`` nor in
+    ``[0, V)``.
+    """
+    logits = np.asarray(logits)
+    labels = np.asarray(labels)
+    if logits.ndim < 1 or labels.shape != logits.shape[:-1]:
+        raise ValueError(f"labels must have the logits' shape without its last axis, got "
+                         f"logits {logits.shape} and labels {labels.shape}")
+    if not np.issubdtype(labels.dtype, np.integer):
+        raise ValueError(f"labels must be integer class ids, got dtype {labels.dtype}")
+    k = logits.shape[-1]
+    z = logits.reshape(-1, k)
+    y = labels.reshape(-1)
+    valid = y != ignore_index
+    bad = valid & ((y < 0) | (y >= k))
+    if bad.any():
+        raise ValueError(f"label {y[bad][0]} is outside [0, {k}) and is not the ignore_index "
+                         f"{ignore_index}")
+    rows = np.flatnonzero(valid)
+    count = max(rows.size, 1)
+    shifted = z - z.max(axis=1, keepdims=True)
+    e = np.exp(shifted)
+    s = e.sum(axis=1, keepdims=True)
+    per = np.log(s[rows, 0]) - shifted[rows, y[rows]]           # ℓ_p of the valid rows
+    loss = per.sum() / count
+    return np.asarray(loss, dtype=logits.dtype), (e / s, rows, y[rows], count, logits.shape)
+
+
+def softmax_cross_entropy_ignore_backward(dloss, cache):
+    """``dL/dz_p = dloss · v_p (softmax(z_p) - onehot(y_p)) / max(N, 1)`` (..., V): zero
+    rows at ignored positions (and everywhere when all are ignored)."""
+    p, rows, y, count, shape = cache
+    g = np.zeros_like(p)
+    g[rows] = p[rows]
+    g[rows, y] -= 1
+    return ((np.asarray(dloss, p.dtype) / count) * g).reshape(shape)

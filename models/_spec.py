@@ -71,7 +71,7 @@ LOSSES = {
     "softmax_cross_entropy": "logits (n, k), labels (n,) in [0, k); the mean over n",
     "sigmoid_cross_entropy": "logits (n, 1), labels (n,) in {0, 1}; the mean over n",
     "masked_cross_entropy": "logits (n, T, k), labels (n, T) in [0, k) or -100 (ignored); "
-                            "the mean over the labels that are not ignored",
+                            "the mean over the labels that are not ignored (0 when all are)",
 }
 
 PENALTIES = {

@@ -13,7 +13,7 @@ def numeric_grad(f: Callable[[np.ndarray], float], x: np.ndarray, eps: float = 1
     Truncation error is O(eps²·f''') and rounding error O(ulp(f)/eps): with eps 1e-6 in
     float64 both sit near 1e-10 for the O(1) functions tested here.
     """
-    x = np.array(x, dtype=np.float64)
+    x = np.array(x, dtype=np.float64, order="C")
     g = np.zeros_like(x)
     flat, gflat = x.reshape(-1), g.reshape(-1)
     for i in range(flat.size):

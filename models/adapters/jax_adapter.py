@@ -354,7 +354,7 @@ class JaxNetwork(Network):
 def _masked_ce(z, y):
     keep = y != -100
     per = optax.softmax_cross_entropy_with_integer_labels(z, jnp.where(keep, y, 0))
-    return jnp.sum(jnp.where(keep, per, 0)) / jnp.sum(keep)
+    return jnp.sum(jnp.where(keep, per, 0)) / jnp.maximum(jnp.sum(keep), 1)  # none kept: 0
 
 
 LOSSES = {

@@ -328,7 +328,7 @@ def _masked_ce(y, z):
     per = keras.losses.sparse_categorical_crossentropy(keras.ops.where(keep, y, 0), z,
                                                        from_logits=True)
     w = keras.ops.cast(keep, z.dtype)
-    return keras.ops.sum(per * w) / keras.ops.sum(w)
+    return keras.ops.sum(per * w) / keras.ops.maximum(keras.ops.sum(w), 1)  # none kept: 0
 
 
 #: loss kind (models.Objective) -> Keras's loss on ``(y, logits)``, the mean

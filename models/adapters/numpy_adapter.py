@@ -14,7 +14,9 @@ import numpy as np
 
 from kernels import optim
 from kernels.logistic import sigmoid_cross_entropy_backward, sigmoid_cross_entropy_forward
-from kernels.losses import softmax_cross_entropy_backward, softmax_cross_entropy_forward
+from kernels.losses import (softmax_cross_entropy_backward, softmax_cross_entropy_forward,
+                            softmax_cross_entropy_ignore_backward,
+                            softmax_cross_entropy_ignore_forward)
 from kernels.regularization import (l1_penalty_backward, l1_penalty_forward,
                                     l2_penalty_backward, l2_penalty_forward)
 from models._network import Network, Trainer
@@ -34,10 +36,8 @@ def _sigmoid_ce(logits, y):
 
 
 def _masked_ce(logits, y):
-    from kernels.losses import masked_cross_entropy_backward, masked_cross_entropy_forward
-
-    loss, cache = masked_cross_entropy_forward(logits, y)
-    return loss, masked_cross_entropy_backward(1.0, cache)
+    loss, cache = softmax_cross_entropy_ignore_forward(logits, y)
+    return loss, softmax_cross_entropy_ignore_backward(1.0, cache)
 
 
 #: loss kind -> ``f(logits, y) -> (loss, dloss/dlogits)``

@@ -33,8 +33,10 @@ LOSSES = {
     "softmax_cross_entropy": F.cross_entropy,
     "sigmoid_cross_entropy": lambda z, y: F.binary_cross_entropy_with_logits(
         z[:, 0], y.to(z.dtype)),
-    "masked_cross_entropy": lambda z, y: F.cross_entropy(z.flatten(0, -2), y.flatten(),
-                                                         ignore_index=-100),
+    # the mean over the labels kept; 0 when none is (torch's mean would give 0/0 = NaN)
+    "masked_cross_entropy": lambda z, y: F.cross_entropy(
+        z.flatten(0, -2), y.flatten(), ignore_index=-100, reduction="sum") / (
+        (y != -100).sum().clamp(min=1)),
 }
 
 
