@@ -8,7 +8,12 @@
 
 Everything goes to a temporary sibling directory first; only when the ``with`` block
 ends without an error is it renamed to ``out_dir`` (an older report there is replaced).
-After a failure nothing is left behind.
+After a failure nothing is left behind; the temporary folders of runs that were killed
+(``.<name>.<pid>-*`` whose process is dead, or any over a day old) are removed by the
+next report into the same place.  ``out_dir`` must be absent, empty or an earlier report
+(it holds ``report.md``): a regular file or a folder of other things is refused before
+anything runs (:func:`check_out_dir`), never moved aside.  The report folder gets the
+mode a plain ``mkdir`` gives (``0777`` less the umask), not ``mkdtemp``'s ``0700``.
 """
 
 from __future__ import annotations
@@ -53,6 +58,41 @@ def _json_default(o):
     raise TypeError(f"not JSON-serialisable: {type(o).__name__}")
 
 
+#: temporary report folders of a live run older than this are swept as abandoned
+STALE_AFTER_S = 86400.0
+
+
+def check_out_dir(out_dir) -> Path:
+    """``out_dir`` as an absolute path, if a report may be written there; else ValueError.
+
+    Allowed: a path that does not exist yet (its nearest existing ancestor a folder), an
+    empty folder, or an earlier report (a folder holding ``report.md``), which the new
+    report replaces.  Refused, naming the path: a regular file (or anything not a
+    folder), and a folder holding other things, so that a report never hides or deletes
+    what was there.
+    """
+    path = Path(out_dir).expanduser().absolute()
+    if path.name in ("", ".", ".."):
+        raise ValueError(f"report folder (--out) {out_dir!r}: expected a folder's path")
+    if path.exists() or path.is_symlink():
+        if not path.is_dir() or path.is_symlink():
+            raise ValueError(f"report folder (--out) {path} exists and is not a folder; the "
+                             "report would replace it. Choose another --out, or move the "
+                             "file away")
+        if any(path.iterdir()) and not (path / "report.md").is_file():
+            raise ValueError(f"report folder (--out) {path} is not empty and holds no "
+                             "report (no report.md); the report would replace it. Choose "
+                             "another --out (e.g. a new sub-folder)")
+        return path
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise ValueError(f"report folder (--out) {path}: cannot create it, {parent} "
+                                 "is not a folder")
+            break
+    return path
+
+
 class Report:
     """A report directory under construction (use as a context manager)."""
 
@@ -63,9 +103,15 @@ class Report:
         self._tmp: Path | None = None
 
     def __enter__(self) -> "Report":
-        self.out_dir.parent.mkdir(parents=True, exist_ok=True)
-        self._tmp = Path(tempfile.mkdtemp(prefix=f".{self.out_dir.name}.",
-                                          dir=self.out_dir.parent))
+        from mlsandbox.data.sources import process_umask, sweep_stale
+
+        self.out_dir = check_out_dir(self.out_dir)
+        parent = self.out_dir.parent
+        parent.mkdir(parents=True, exist_ok=True)
+        prefix = f".{self.out_dir.name}."
+        sweep_stale(parent, prefix, STALE_AFTER_S)
+        self._tmp = Path(tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}-", dir=parent))
+        os.chmod(self._tmp, 0o777 & ~process_umask())
         return self
 
     def __exit__(self, exc_type, exc, tb):
@@ -76,9 +122,10 @@ class Report:
             (self._tmp / "report.md").write_text("\n".join(self._parts) + "\n")
             (self._tmp / "metrics.json").write_text(
                 json.dumps(self._metrics, indent=2, sort_keys=True, default=_json_default) + "\n")
+            check_out_dir(self.out_dir)  # still a report (or nothing) after the run
             old = None
             if self.out_dir.exists():
-                old = self.out_dir.with_name(f".{self.out_dir.name}.old")
+                old = self.out_dir.with_name(f".{self.out_dir.name}.{os.getpid()}-old")
                 shutil.rmtree(old, ignore_errors=True)
                 os.replace(self.out_dir, old)
             os.replace(self._tmp, self.out_dir)

@@ -235,3 +235,76 @@ def test_breast_cancer_unsplit():
     assert np.bincount(bc.y_train).tolist() == [212, 357] and bc.classes == ["malignant", "benign"]
     assert bc.x_test.shape == (0, 30) and bc.y_test.shape == (0,) and bc.y_test.dtype == np.int64
     assert bc.features().dtype == np.float32 and bc.scale == 1.0 and len(bc.feature_names) == 30
+
+
+# ------------------------------------------- one dataset never passes as the other
+
+
+def linked_folder(src: Path, dest: Path, replace: dict[str, Path] | None = None) -> Path:
+    """``dest`` holding symlinks to the four IDX files of ``src`` (some from elsewhere)."""
+    dest.mkdir(parents=True)
+    for name in data.datasets.IDX_FILES.values():
+        (dest / name).symlink_to((replace or {}).get(name, src / name))
+    return dest
+
+
+def test_fashion_loader_refuses_mnist_files(shared_data):
+    with pytest.raises(ChecksumError) as info:
+        data.load_fashion_mnist(shared_data / "mnist")
+    message = str(info.value)
+    assert f"{shared_data / 'mnist'} holds MNIST (handwritten digits), not Fashion-MNIST" in message
+    assert "load_mnist (CLI: --data mnist)" in message
+
+
+def test_mnist_loader_refuses_fashion_files(fashion, tmp_path):
+    linked_folder(Path(fashion.source), tmp_path / "mnist")
+    with pytest.raises(ChecksumError) as info:
+        data.load_mnist(tmp_path)
+    message = str(info.value)
+    assert "holds Fashion-MNIST (clothing), not MNIST" in message
+    assert "load_fashion_mnist (CLI: --data fashion)" in message
+
+
+def test_one_swapped_file_is_named(fashion, shared_data, tmp_path):
+    name = "t10k-labels-idx1-ubyte.gz"
+    folder = linked_folder(Path(fashion.source), tmp_path / "f",
+                           {name: shared_data / "mnist" / name})
+    with pytest.raises(ChecksumError) as info:
+        data.load_fashion_mnist(folder)
+    message = str(info.value)
+    assert f"{folder}: not the published Fashion-MNIST files: {name}: uncompressed" in message
+    assert f"(that is MNIST's {name})" in message
+    assert data.datasets.uncompressed_sha256("fashion_mnist")[name] in message
+
+
+def test_altered_fashion_content_is_refused(fashion, tmp_path):
+    import gzip
+
+    folder = linked_folder(Path(fashion.source), tmp_path / "f",
+                           {"t10k-labels-idx1-ubyte.gz": tmp_path / "labels.gz"})
+    labels = fashion.y_test.astype(np.uint8).copy()
+    labels[0] = (labels[0] + 1) % 10  # one label changed: still a valid IDX file
+    header = bytes([0, 0, 8, 1]) + struct.pack(">I", len(labels))
+    (tmp_path / "labels.gz").write_bytes(gzip.compress(header + labels.tobytes()))
+    with pytest.raises(ChecksumError, match=r"not the published Fashion-MNIST files: "
+                                            r"t10k-labels-idx1-ubyte.gz: uncompressed sha256"):
+        data.load_fashion_mnist(folder)
+
+
+def test_recompressed_mnist_is_accepted_by_content(shared_data, tmp_path):
+    import gzip
+
+    name = "t10k-labels-idx1-ubyte.gz"
+    recompressed = tmp_path / "recompressed.gz"
+    raw = gzip.decompress((shared_data / "mnist" / name).read_bytes())
+    recompressed.write_bytes(gzip.compress(raw, compresslevel=1, mtime=0))
+    linked_folder(shared_data / "mnist", tmp_path / "d" / "mnist", {name: recompressed})
+    ds = data.load_mnist(tmp_path / "d")
+    assert np.bincount(ds.y_test).tolist() == MNIST_TEST_COUNTS
+
+
+def test_uncompressed_listings_describe_the_real_files(mnist, fashion):
+    for ds, dataset in ((mnist, "mnist"), (fashion, "fashion_mnist")):
+        want = data.datasets.uncompressed_sha256(dataset)
+        for key, name in data.datasets.IDX_FILES.items():
+            assert data.datasets._idx_sha256(getattr(ds, key)) == want[name], (dataset, name)

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+import http.server
+import os
 import shutil
 import socket
 import stat
+import threading
+import time
 import zipfile
 from pathlib import Path
 
@@ -227,3 +231,101 @@ def test_zip_bomb_and_corrupt_zip(tmp_path):
     junk.write_bytes(b"PK\x03\x04" + bytes(100))
     with pytest.raises(DataFormatError, match=f"{junk}: corrupt zip archive"):
         sources.safe_extract_zip(junk, tmp_path)
+
+
+# --------------------------------------------------- deadline, leftovers, permissions
+
+
+class _Trickle(http.server.BaseHTTPRequestHandler):
+    """Announces 1,000 bytes, then sends one every 50 ms (each read is quick, the whole
+    would take 50 s)."""
+
+    def do_GET(self):  # noqa: N802 - the base class's name
+        self.send_response(200)
+        self.send_header("Content-Length", "1000")
+        self.end_headers()
+        try:
+            for _ in range(1000):
+                self.wfile.write(b"x")
+                self.wfile.flush()
+                time.sleep(0.05)
+        except OSError:  # the client gave up
+            pass
+
+    def log_message(self, format, *args):  # noqa: A002
+        pass
+
+
+@pytest.fixture
+def trickle_url(http_server):
+    http_server  # noqa: B018 - for its proxy settings (127.0.0.1 direct)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Trickle)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/"
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_trickling_server_hits_the_overall_deadline(trickle_url, tmp_path, monkeypatch):
+    monkeypatch.setenv("MLSANDBOX_DOWNLOAD_DEADLINE", "0.5")
+    with pytest.raises(DownloadError) as info:
+        data.load_mnist(tmp_path / "d", download=True, url=trickle_url, progress=False)
+    message = str(info.value)
+    assert f"{trickle_url}train-images-idx3-ubyte.gz: download failed: not done after the " \
+           "deadline of 0.5 s" in message
+    assert "of 1,000 bytes received" in message and "MLSANDBOX_DOWNLOAD_DEADLINE" in message
+    assert listing(tmp_path) == []  # nothing left behind
+    with pytest.raises(DownloadError, match="deadline of 0.25 s"):  # the argument wins
+        sources.download(trickle_url + "f", tmp_path / "f", deadline=0.25, progress=False)
+
+
+@pytest.mark.parametrize("value", ["0", "-3", "soon", "inf", "nan"])
+def test_a_bad_deadline_is_named(monkeypatch, value):
+    monkeypatch.setenv("MLSANDBOX_DOWNLOAD_DEADLINE", value)
+    with pytest.raises(ValueError, match=r"\$MLSANDBOX_DOWNLOAD_DEADLINE must be a positive "
+                                         rf"number of seconds, got '{value}'"):
+        sources.download_deadline()
+    assert sources.download_deadline(12) == 12.0
+    monkeypatch.delenv("MLSANDBOX_DOWNLOAD_DEADLINE")
+    assert sources.download_deadline() == sources.DOWNLOAD_DEADLINE_S == 300.0
+
+
+def test_stale_staging_folders_are_swept(http_server, shared_data, tmp_path):
+    folder = tmp_path / "data" / "mnist"
+    dead = folder / ".partial-999999999-abcdefgh"     # its writer's pid cannot exist
+    old = folder / ".partial-q1w2e3r4"           # an earlier version's name, two hours old
+    live = folder / f".partial-{os.getpid()}-x1234567"  # a download in progress
+    mine = folder / ".partial-notes"             # a name tempfile never makes: kept
+    for p in (dead, old, live, mine):
+        (p / "sub").mkdir(parents=True)
+        (p / "sub" / "half.gz").write_bytes(b"partial")
+    two_hours_ago = time.time() - 7200
+    for p in (old, mine):
+        os.utime(p, (two_hours_ago, two_hours_ago))
+    data.load_mnist(tmp_path / "data", download=True, url=http_server(shared_data / "mnist"),
+                    progress=False)
+    assert sorted(p.name for p in folder.iterdir()) == sorted(FILES + [live.name, mine.name])
+
+
+def test_downloaded_files_follow_the_umask(http_server, shared_data, tmp_path):
+    old = os.umask(0o022)
+    try:
+        data.load_mnist(tmp_path, download=True, url=http_server(shared_data / "mnist"),
+                        progress=False)
+    finally:
+        os.umask(old)
+    assert {stat.S_IMODE((tmp_path / "mnist" / n).stat().st_mode) for n in FILES} == {0o644}
+
+
+def test_downloads_allowed_reaches_loaders_called_without_download(http_server, shared_data,
+                                                                    tmp_path, monkeypatch):
+    monkeypatch.setenv("MLSANDBOX_MNIST_URL", http_server(shared_data / "mnist"))
+    with pytest.raises(data.DataNotFoundError):
+        data.load_mnist(tmp_path, progress=False)
+    with data.downloads_allowed():
+        with pytest.raises(data.DataNotFoundError):  # an explicit argument wins
+            data.load_mnist(tmp_path, download=False, progress=False)
+        assert len(data.load_mnist(tmp_path, progress=False).y_test) == 10000
+    assert not sources.download_wanted(None)  # off again after the block

@@ -104,6 +104,17 @@ def test_corrupt_and_non_image_files_are_named(pss, tmp_path):
     assert got.images.shape == (4, 8, 8, 3) and got.labels.tolist() == [0, 0, 1, 1]
 
 
+def test_an_empty_class_folder_is_refused(pss, tmp_path):
+    root = small_class_folder(pss, tmp_path)
+    (root / "train" / "burger").mkdir()  # sorts first: would shift pizza and steak ids
+    (root / "train" / "burger" / ".keep").write_bytes(b"")  # hidden files do not count
+    with pytest.raises(DataFormatError) as info:
+        data.load_image_folder(root, progress=False)
+    message = str(info.value)
+    assert f"{root / 'train' / 'burger'}: no images found in class folder 'burger'" in message
+    assert "remove it or add images" in message
+
+
 def test_bad_layout_errors(pss, tmp_path):
     root = small_class_folder(pss, tmp_path)
     with pytest.raises(DataNotFoundError, match=r"test: no such directory.*splits found: train"):
@@ -137,6 +148,41 @@ def test_tampered_local_image_fails_its_checksum(pss, tmp_path):
     message = str(info.value)
     assert "1 with wrong sha256: test/sushi/1742201.jpg" in message and want in message
     assert "download=True" in message
+
+
+def linked_copy(pss: Path, tmp_path: Path) -> Path:
+    """``tmp_path/pizza_steak_sushi`` as symlinks to the 300 real files (cheap to alter)."""
+    for rel in data.images.pizza_steak_sushi_sha256():
+        (tmp_path / "pizza_steak_sushi" / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "pizza_steak_sushi" / rel).symlink_to(pss / rel)
+    return tmp_path / "pizza_steak_sushi"
+
+
+@pytest.mark.parametrize("change, found", [
+    ("extra image", "1 unexpected: train/pizza/extra.jpg"),
+    ("extra class", "2 unexpected: train/burger/; train/burger/1.jpg"),
+    ("empty class", "1 unexpected: test/burger/"),
+    ("hidden file", "1 unexpected: test/sushi/.DS_Store"),
+    ("missing image", "1 missing: test/sushi/1742201.jpg"),
+])
+def test_local_pizza_steak_sushi_is_checked_strictly(pss, tmp_path, change, found):
+    folder = linked_copy(pss, tmp_path)
+    if change == "extra image":
+        (folder / "train/pizza/extra.jpg").symlink_to(pss / "train/pizza/1008844.jpg")
+    elif change == "extra class":
+        (folder / "train/burger").mkdir()
+        (folder / "train/burger/1.jpg").symlink_to(pss / "train/steak/100135.jpg")
+    elif change == "empty class":
+        (folder / "test/burger").mkdir()
+    elif change == "hidden file":
+        (folder / "test/sushi/.DS_Store").write_bytes(b"\0")
+    else:
+        (folder / "test/sushi/1742201.jpg").unlink()
+    with pytest.raises(ChecksumError) as info:
+        data.load_pizza_steak_sushi(tmp_path, size=8, progress=False)
+    message = str(info.value)
+    assert f"{folder}: does not match its sha256 listing of 300 files" in message
+    assert found in message and "download=True" in message
 
 
 # --------------------------------------------------------------------- zip download

@@ -18,6 +18,17 @@ Where things are looked for:
 * the cache: ``$MLSANDBOX_CACHE``, else ``$XDG_CACHE_HOME/mlsandbox``, else
   ``~/.cache/mlsandbox``; libraries go in its ``native/`` folder.
 
+A library is code this process runs, so nothing is loaded by file name alone:
+
+* beside each library its build records ``<library>.sha256``; before loading, the file
+  is hashed and compared.  A library with no record, a different hash, or that is not
+  yours or is writable by others is rebuilt (replacing it atomically; a mismatch also
+  warns), never loaded;
+* the cache folder must be yours (or root's) and not writable by group or others unless
+  it has the sticky bit (as ``/tmp``); ``native/`` must be yours and writable by you
+  alone.  Otherwise :class:`NativeUnavailable` names the folder and the remedy
+  (``chmod go-w <folder>``, or ``MLSANDBOX_CACHE`` pointing at a folder of your own).
+
 :func:`unavailable` says why a kernel cannot be built here (``None`` when it can), so
 callers and tests can say so instead of failing deep inside a compile.
 """
@@ -29,9 +40,11 @@ import functools
 import hashlib
 import os
 import shutil
+import stat
 import subprocess
 import sys
 import tempfile
+import warnings
 from pathlib import Path
 
 CSRC = Path(__file__).with_name("csrc")
@@ -122,20 +135,101 @@ def _fingerprint(name: str) -> str:
     return hashlib.sha256(b"\0".join(parts)).hexdigest()[:16]
 
 
+def _umask() -> int:
+    """This process's umask (read from /proc where possible, so nothing is changed)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _record(lib: Path) -> Path:
+    """Where the sha256 of ``lib`` is recorded."""
+    return lib.with_name(lib.name + ".sha256")
+
+
+def _check_folder(path: Path, name: str, *, sticky_ok: bool) -> None:
+    """Refuse a folder that another user owns or may write to (see the module docstring)."""
+    st = path.stat()
+    uid = os.getuid()
+    if st.st_uid not in (uid, 0):
+        raise NativeUnavailable(
+            f"{name}: the cache folder {path} belongs to user id {st.st_uid}, not to you "
+            f"(uid {uid}); a library there could be anyone's and is never loaded. Set "
+            "MLSANDBOX_CACHE to a folder of your own")
+    others = st.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
+    if others and not (sticky_ok and st.st_mode & stat.S_ISVTX):
+        who = " and ".join(w for w, bit in (("group", stat.S_IWGRP), ("others", stat.S_IWOTH))
+                           if st.st_mode & bit)
+        raise NativeUnavailable(
+            f"{name}: the cache folder {path} is writable by {who} (mode "
+            f"{stat.S_IMODE(st.st_mode):04o}); another user could plant a library there, "
+            f"so none is loaded from it. Run `chmod go-w {path}`, or set MLSANDBOX_CACHE "
+            "to a folder only you can write to")
+
+
+def _trusted(lib: Path) -> str | None:
+    """Why ``lib`` may not be loaded as it is (``None`` when it may)."""
+    st = lib.lstat()
+    if not stat.S_ISREG(st.st_mode):
+        return "not a regular file"
+    if st.st_uid not in (os.getuid(), 0) or st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        return "not yours alone to write"
+    try:
+        recorded = _record(lib).read_text().split()[0]
+    except (OSError, IndexError):
+        return "no sha256 recorded"
+    actual = _sha256(lib)
+    if actual != recorded:
+        return f"its sha256 is {actual}, the build recorded {recorded}"
+    return None
+
+
 def build(name: str = "onednn") -> Path:
-    """The compiled library of kernel ``name``, compiling it first if it is not cached."""
+    """The compiled library of kernel ``name``, compiling it first if it is not cached.
+
+    A cached library is returned only when its sha256 equals the one its build recorded
+    and the cache folders pass the checks of the module docstring; otherwise it is
+    rebuilt (or :class:`NativeUnavailable` says why the folder cannot be trusted).
+    """
     reason = unavailable(name)
     if reason is not None:
         raise NativeUnavailable(f"{name}: {reason}")
-    folder = cache_dir() / "native"
+    root = cache_dir()
+    folder = root / "native"
     target = folder / f"{name}-{_fingerprint(name)}.so"
-    if target.is_file():
-        return target
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
+    try:  # folders we create are writable by us alone, whatever the umask
+        for missing in reversed([p for p in (folder, *folder.parents) if not p.exists()]):
+            try:
+                missing.mkdir(mode=0o755)
+            except FileExistsError:  # made meanwhile by another process
+                continue
+            os.chmod(missing, 0o755 & ~_umask())
     except OSError as e:
         raise NativeUnavailable(f"{name}: cannot create the cache folder {folder} ({e}); "
                                 "set MLSANDBOX_CACHE to a writable folder") from None
+    _check_folder(root, name, sticky_ok=True)
+    _check_folder(folder, name, sticky_ok=False)
+    if target.exists() or target.is_symlink():
+        why = _trusted(target)
+        if why is None:
+            return target
+        if why != "no sha256 recorded":
+            warnings.warn(f"{target}: {why}; rebuilding it", RuntimeWarning, stacklevel=2)
     with tempfile.TemporaryDirectory(dir=folder, prefix=f".{name}-") as tmp:
         out = Path(tmp) / target.name
         done = subprocess.run(_command(name, out), capture_output=True, text=True)
@@ -143,7 +237,10 @@ def build(name: str = "onednn") -> Path:
             raise NativeUnavailable(f"{name}: compiling {KERNELS[name][0]} failed "
                                     f"({' '.join(_command(name, out))}):\n"
                                     f"{done.stderr[-4000:]}")
-        os.replace(out, target)
+        os.chmod(out, 0o755 & ~_umask())  # writable by us alone, else it would be rebuilt
+        _record(out).write_text(f"{_sha256(out)}  {target.name}\n")
+        os.replace(out, target)  # a kill between the two renames: no record, rebuilt
+        os.replace(_record(out), _record(target))
     return target
 
 
@@ -153,7 +250,7 @@ def load(name: str = "onednn") -> ctypes.CDLL:
     CPU platform; once per process."""
     import jax.ffi
 
-    lib = ctypes.CDLL(str(build(name)))
+    lib = ctypes.CDLL(str(build(name)))  # build() has checked the file's sha256
     for target in KERNELS[name][2]:
         jax.ffi.register_ffi_target(target, jax.ffi.pycapsule(getattr(lib, target)),
                                     platform="cpu")

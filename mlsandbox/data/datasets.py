@@ -4,11 +4,21 @@ Every loader returns a :class:`Dataset` with integer labels (int64 class ids) an
 images or features in their published values (uint8 0..255 for MNIST, 0..16 for
 digits); :meth:`Dataset.features` / :func:`as_features` turn them into a float matrix
 in [0, 1].
+
+MNIST and Fashion-MNIST share their four file names, so each is identified by content:
+MNIST's ``.gz`` files by their published sha256 (``checksums/mnist.sha256``), and both
+datasets by the sha256 of the uncompressed IDX files
+(``checksums/{mnist,fashion_mnist}-uncompressed.sha256``; Debian re-compressed
+Fashion-MNIST, so only the uncompressed bytes can be compared; its label files equal
+upstream's by md5).  One dataset can never load as the other: the error says which
+dataset the files are.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
+import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,6 +35,7 @@ from .sources import (
     FASHION_MNIST_SYSTEM_DIR,
     MNIST_MIRRORS,
     base_urls,
+    download_wanted,
     resolve_data_dir,
     staging_dir,
 )
@@ -117,9 +128,65 @@ def mnist_sha256() -> dict[str, str]:
     return packaged_listing("mnist")
 
 
+#: dataset -> (name, what it shows, the loader / CLI choice that reads it), for messages
+_KNOWN = {
+    "mnist": ("MNIST", "handwritten digits", "load_mnist (CLI: --data mnist)"),
+    "fashion_mnist": ("Fashion-MNIST", "clothing", "load_fashion_mnist (CLI: --data fashion)"),
+}
+
+
+def uncompressed_sha256(dataset: str) -> dict[str, str]:
+    """sha256 of the uncompressed IDX files of ``dataset`` ("mnist" or "fashion_mnist"),
+    keyed by the ``.gz`` file names of :data:`IDX_FILES`."""
+    listing = packaged_listing(f"{dataset}-uncompressed")
+    return {name: listing[name.removesuffix(".gz")] for name in IDX_FILES.values()}
+
+
+def _idx_sha256(array: np.ndarray) -> str:
+    """sha256 of the uncompressed uint8 IDX file that holds ``array`` (header + payload:
+    :func:`read_idx` refuses trailing bytes, so this is the file's own hash)."""
+    header = bytes([0, 0, 8, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape)
+    return hashlib.sha256(header + np.ascontiguousarray(array, np.uint8).tobytes()).hexdigest()
+
+
+def _identify(name: str, digest: str) -> str | None:
+    """Which known dataset's file ``name`` has the uncompressed sha256 ``digest``."""
+    for dataset in _KNOWN:
+        if uncompressed_sha256(dataset)[name] == digest:
+            return dataset
+    return None
+
+
+def _check_content(folder: Path, digests: dict[str, str], want: str) -> None:
+    """Raise :class:`ChecksumError` unless every file of ``digests`` is ``want``'s."""
+    expected = uncompressed_sha256(want)
+    bad = {name: d for name, d in digests.items() if d != expected[name]}
+    if not bad:
+        return
+    title = _KNOWN[want][0]
+    found = {name: _identify(name, d) for name, d in bad.items()}
+    others = set(found.values()) - {None}
+    if len(bad) == len(IDX_FILES) and len(others) == 1 and None not in found.values():
+        other, what, reader = _KNOWN[others.pop()]
+        raise ChecksumError(
+            f"{folder} holds {other} ({what}), not {title}: all four files have {other}'s "
+            f"published content (the two datasets use the same file names). Read them with "
+            f"{reader}, or point data_dir (CLI: --data-dir) at a folder of {title} files"
+        )
+    parts = [
+        f"{name}: uncompressed sha256 {d}, expected {expected[name]}"
+        + (f" (that is {_KNOWN[found[name]][0]}'s {name})" if found[name] else "")
+        for name, d in bad.items()
+    ]
+    raise ChecksumError(
+        f"{folder}: not the published {title} files: " + "; ".join(parts)
+        + f". Replace them with the published {title} files"
+    )
+
+
 def load_mnist(
     data_dir: str | os.PathLike | None = None,
-    download: bool = False,
+    download: bool | None = None,
     kind: str = "mnist",
     url: str | None = None,
     progress: bool = True,
@@ -131,8 +198,13 @@ def load_mnist(
 
     ``data_dir``: see :func:`mlsandbox.data.sources.resolve_data_dir`.  ``download``:
     fetch missing files from ``url`` (a base URL; default ``$MLSANDBOX_MNIST_URL``, else
-    :data:`MNIST_MIRRORS` in turn).  ``kind="fashion"`` gives :func:`load_fashion_mnist`.
+    :data:`MNIST_MIRRORS` in turn); ``None`` follows
+    :func:`~mlsandbox.data.sources.downloads_allowed`.  A ``.gz`` file whose bytes differ
+    from the published one is still accepted when its uncompressed content is MNIST's (a
+    re-compressed copy); Fashion-MNIST files are refused by name.  ``kind="fashion"``
+    gives :func:`load_fashion_mnist`.
     """
+    download = download_wanted(download)
     if kind == "fashion":
         return load_fashion_mnist(data_dir, _asked_download=download)
     if kind != "mnist":
@@ -150,14 +222,27 @@ def load_mnist(
         _download_idx_files(
             folder, missing, hashes, base_urls(url, ENV_MNIST_URL, MNIST_MIRRORS), progress
         )
+    recompressed = []
     for name in IDX_FILES.values():
-        verify_file(
-            folder / name,
-            hashes[name],
-            how_to_fix=f"Delete it and call load_mnist(download=True) (CLI: --download) to fetch "
-            f"it again, or download {MNIST_MIRRORS[0]}{name}",
-        )
-    return Dataset(name="mnist", source=str(folder), classes=MNIST_CLASSES, **_read_idx_set(folder))
+        try:
+            verify_file(
+                folder / name,
+                hashes[name],
+                how_to_fix=f"Delete it and call load_mnist(download=True) (CLI: --download) "
+                f"to fetch it again, or download {MNIST_MIRRORS[0]}{name}",
+            )
+        except ChecksumError as e:
+            try:  # same content, other compression? or another dataset's file?
+                digest = _idx_sha256(read_idx(folder / name))
+            except DataFormatError:
+                raise e from None
+            if _identify(name, digest) is None:
+                raise
+            recompressed.append(name)
+    arrays, digests = _read_idx_set(folder)
+    if recompressed:
+        _check_content(folder, {n: digests[n] for n in recompressed}, "mnist")
+    return Dataset(name="mnist", source=str(folder), classes=MNIST_CLASSES, **arrays)
 
 
 def load_fashion_mnist(
@@ -167,18 +252,20 @@ def load_fashion_mnist(
 
     Looks for the four IDX .gz files in ``data_dir`` itself, then in
     ``<data dir>/fashion-mnist/``, then in ``$MLSANDBOX_FASHION_MNIST_DIR`` or else
-    ``/usr/share/datasets/fashion-mnist`` (Debian's ``dataset-fashion-mnist``).  Debian
-    re-compressed the files, so they are checked by parsing (headers, shapes 60000/10000
-    x 28 x 28, labels 0..9), not by sha256.
+    ``/usr/share/datasets/fashion-mnist`` (Debian's ``dataset-fashion-mnist``); the first
+    folder holding all four is read.  Debian re-compressed the files, so they are checked
+    by parsing (headers, shapes 60000/10000 x 28 x 28, labels 0..9) and by the sha256 of
+    their uncompressed content; MNIST's files (same names) are refused by name.
     """
     candidates = [Path(data_dir)] if data_dir not in (None, "") else []
     candidates.append(resolve_data_dir(data_dir) / "fashion-mnist")
     candidates.append(Path(os.environ.get(ENV_FASHION_DIR) or FASHION_MNIST_SYSTEM_DIR))
     for folder in candidates:
         if all((folder / name).is_file() for name in IDX_FILES.values()):
-            data = _read_idx_set(folder)
+            arrays, digests = _read_idx_set(folder)
+            _check_content(folder, digests, "fashion_mnist")
             return Dataset(
-                name="fashion_mnist", source=str(folder), classes=FASHION_MNIST_CLASSES, **data
+                name="fashion_mnist", source=str(folder), classes=FASHION_MNIST_CLASSES, **arrays
             )
     note = " (download=True is not supported for Fashion-MNIST)" if _asked_download else ""
     raise DataNotFoundError(
@@ -189,9 +276,12 @@ def load_fashion_mnist(
     )
 
 
-def _read_idx_set(folder: Path) -> dict[str, np.ndarray]:
-    """Read the four IDX files of ``folder``, checking dtype uint8, shapes and labels 0..9."""
-    out = {}
+def _read_idx_set(folder: Path) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    """Read the four IDX files of ``folder``, checking dtype uint8, shapes and labels 0..9.
+
+    Returns the arrays by :class:`Dataset` field and the uncompressed sha256 by file name.
+    """
+    out, digests = {}, {}
     for key, name in IDX_FILES.items():
         path = folder / name
         array = read_idx(path)
@@ -201,12 +291,13 @@ def _read_idx_set(folder: Path) -> dict[str, np.ndarray]:
                 f"{path}: found {array.dtype} array of shape {array.shape}, "
                 f"expected uint8 of shape {want}"
             )
+        digests[name] = _idx_sha256(array)
         if key.startswith("y"):
             if array.max() > 9:
                 raise DataFormatError(f"{path}: found label {array.max()}, expected labels 0..9")
             array = array.astype(np.int64)
         out[key] = array
-    return out
+    return out, digests
 
 
 def _download_idx_files(

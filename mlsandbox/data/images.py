@@ -20,7 +20,14 @@ from . import sources
 from .datasets import Dataset
 from .errors import DataFormatError, DataNotFoundError
 from .integrity import packaged_listing, verify_tree
-from .sources import ENV_DATA, ENV_PIZZA_URL, PIZZA_STEAK_SUSHI_URL, resolve_data_dir, staging_dir
+from .sources import (
+    ENV_DATA,
+    ENV_PIZZA_URL,
+    PIZZA_STEAK_SUSHI_URL,
+    download_wanted,
+    resolve_data_dir,
+    staging_dir,
+)
 
 _PROGRESS_MIN_FILES = 64  # show a decoding progress bar from this many files on
 
@@ -45,8 +52,10 @@ def load_image_folder(
 
     Classes are the sorted names of the sub-folders of ``<root>/<split>``; every
     non-hidden file inside them must be an image Pillow can read, else a
-    :class:`DataFormatError` names the file.  Order is deterministic (sorted), so equal
-    folders give equal arrays.
+    :class:`DataFormatError` names the file.  A class folder without images is refused
+    (as torchvision's ImageFolder does), naming the folder: kept, it would be a class
+    with no examples and shift the ids of the classes after it.  Order is deterministic
+    (sorted), so equal folders give equal arrays.
     """
     if not isinstance(size, int) or size < 1:
         raise ValueError(f"size must be a positive int (pixels per side), got {size!r}")
@@ -69,6 +78,12 @@ def load_image_folder(
         files = sorted(
             p for p in (split_dir / name).iterdir() if p.is_file() and not p.name.startswith(".")
         )
+        if not files:
+            raise DataFormatError(
+                f"{split_dir / name}: no images found in class folder {name!r}; every class "
+                f"folder of <root>/{split}/<class>/ needs at least one image (an empty one "
+                f"would shift the ids of the classes after it): remove it or add images"
+            )
         paths += files
         labels += [label] * len(files)
     if not paths:
@@ -110,7 +125,7 @@ def pizza_steak_sushi_sha256() -> dict[str, str]:
 def load_pizza_steak_sushi(
     data_dir: str | os.PathLike | None = None,
     size: int = 64,
-    download: bool = False,
+    download: bool | None = None,
     url: str | None = None,
     progress: bool = True,
 ) -> Dataset:
@@ -118,13 +133,16 @@ def load_pizza_steak_sushi(
 
     Returns x_train ``(225, size, size, 3)`` uint8, y_train ``(225,)`` int64, x_test
     ``(75, size, size, 3)``, y_test ``(75,)``, classes ``["pizza", "steak", "sushi"]``,
-    scale 255.  Every file is first checked against its published sha256.
+    scale 255.  The folder is first checked strictly against the published listing:
+    every one of the 300 files present with its sha256, and nothing else (no extra
+    image, class folder or hidden file), so the arrays are always the published set.
 
     ``download=True`` fetches the course's zip (``url``, else
     ``$MLSANDBOX_PIZZA_STEAK_SUSHI_URL``, else :data:`PIZZA_STEAK_SUSHI_URL`) when the
-    folder is absent, extracts it safely and checks all 300 files before moving the
-    folder into place.
+    folder is absent, extracts it safely and checks it the same way before moving the
+    folder into place; ``None`` follows :func:`~mlsandbox.data.sources.downloads_allowed`.
     """
+    download = download_wanted(download)
     folder = resolve_data_dir(data_dir) / "pizza_steak_sushi"
     listing = pizza_steak_sushi_sha256()
     if not folder.exists():
@@ -138,9 +156,10 @@ def load_pizza_steak_sushi(
             folder, url or os.environ.get(ENV_PIZZA_URL) or PIZZA_STEAK_SUSHI_URL, listing, progress
         )
     verify_tree(
-        folder, listing,
-        how_to_fix=f"Delete {folder} and call load_pizza_steak_sushi(download=True) "
-        f"(CLI: --download), or get {PIZZA_STEAK_SUSHI_URL}",
+        folder, listing, strict=True,
+        how_to_fix=f"Move files the listing does not name out of {folder}, or delete it and "
+        f"call load_pizza_steak_sushi(download=True) (CLI: --download), or get "
+        f"{PIZZA_STEAK_SUSHI_URL}",
     )  # fmt: skip
     train = load_image_folder(folder, size, "train", progress)
     test = load_image_folder(folder, size, "test", progress)

@@ -71,8 +71,9 @@ def verify_tree(
 ) -> None:
     """Check every file of ``listing`` under ``root``; raise one :class:`ChecksumError` for all.
 
-    The error lists missing and mismatching files (and, with ``strict=True``, files under
-    ``root`` that the listing does not name), up to five of each, then ``how_to_fix``.
+    The error lists missing and mismatching files (and, with ``strict=True``, files and
+    folders under ``root`` that the listing does not name: hidden ones too, and empty
+    folders such as an extra class), up to five of each, then ``how_to_fix``.
     """
     root = Path(root)
     missing, bad = [], []
@@ -84,8 +85,15 @@ def verify_tree(
             bad.append(f"{rel} (got {sha256_file(p)}, expected {expected})")
     extra = []
     if strict:
-        present = {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()}
-        extra = sorted(present - set(listing))
+        folders = {parent.as_posix() for rel in listing for parent in Path(rel).parents}
+        for p in root.rglob("*"):
+            rel = p.relative_to(root).as_posix()
+            if p.is_dir() and not p.is_symlink():
+                if rel not in folders:
+                    extra.append(rel + "/")
+            elif rel not in listing:
+                extra.append(rel)
+        extra.sort()
     problems = [
         f"{len(items)} {what}: " + "; ".join(items[:5]) + (" ..." if len(items) > 5 else "")
         for what, items in (("missing", missing), ("with wrong sha256", bad), ("unexpected", extra))

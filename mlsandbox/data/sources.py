@@ -12,15 +12,27 @@ layout of ``shared/data``, so ``MLSANDBOX_DATA=/path/to/shared/data`` works as i
 Downloads use pooch and are all-or-nothing: files go to a hidden staging directory
 inside the target directory (same filesystem) and are renamed into place only once
 every file has arrived and matched its sha256; the staging directory is always removed.
+Staging directories that a killed process left behind (``.partial-<pid>-*`` whose pid
+is dead, or any ``.partial-*`` over an hour old) are removed by the next download into
+the same directory.  Downloaded files get the mode a plain ``open`` gives (``0666``
+less the umask).
+
+Each HTTP download has a per-read timeout (60 s) and an overall deadline:
+``deadline=`` seconds, else ``$MLSANDBOX_DOWNLOAD_DEADLINE``, else
+:data:`DOWNLOAD_DEADLINE_S` (300 s), so a server that trickles bytes cannot keep it alive
+for ever.  Loaders called with ``download=None`` (their default) download when the
+caller asked for it with :func:`downloads_allowed` (the CLI's ``--download``).
 """
 
 from __future__ import annotations
 
+import contextvars
 import os
 import re
 import shutil
 import stat
 import tempfile
+import time
 import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -49,7 +61,107 @@ PIZZA_STEAK_SUSHI_URL = (
 #: Where Debian's package ``dataset-fashion-mnist`` installs the four IDX .gz files.
 FASHION_MNIST_SYSTEM_DIR = Path("/usr/share/datasets/fashion-mnist")
 
+ENV_DEADLINE = "MLSANDBOX_DOWNLOAD_DEADLINE"
+
 _TIMEOUT_S = 60
+#: default overall time limit of one file's download, in seconds
+DOWNLOAD_DEADLINE_S = 300.0
+#: staging directories of a killed download older than this are removed
+STALE_AFTER_S = 3600.0
+
+_DOWNLOAD = contextvars.ContextVar("mlsandbox_download", default=False)
+
+
+@contextmanager
+def downloads_allowed(allowed: bool = True) -> Iterator[None]:
+    """Within the block, loaders called without ``download=`` fetch missing data.
+
+    The CLI wraps a study in ``downloads_allowed(args.download)``, so ``--download``
+    reaches every loader the study calls.  An explicit ``download=`` argument wins.
+    """
+    token = _DOWNLOAD.set(bool(allowed))
+    try:
+        yield
+    finally:
+        _DOWNLOAD.reset(token)
+
+
+def download_wanted(download: bool | None) -> bool:
+    """``download`` itself, or for ``None`` whether :func:`downloads_allowed` is on."""
+    return _DOWNLOAD.get() if download is None else bool(download)
+
+
+def download_deadline(deadline: float | None = None) -> float:
+    """``deadline``, else ``$MLSANDBOX_DOWNLOAD_DEADLINE``, else :data:`DOWNLOAD_DEADLINE_S`."""
+    where = "deadline"
+    if deadline is None and os.environ.get(ENV_DEADLINE):
+        deadline, where = os.environ[ENV_DEADLINE], f"${ENV_DEADLINE}"
+    if deadline is None:
+        return DOWNLOAD_DEADLINE_S
+    try:
+        value = float(deadline)
+    except ValueError:
+        value = float("nan")
+    if not value > 0 or value == float("inf"):
+        raise ValueError(f"{where} must be a positive number of seconds, got {deadline!r}")
+    return value
+
+
+def process_umask() -> int:
+    """This process's umask (read from /proc where possible, so nothing is changed)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):  # someone else's process / not a pid
+        return True
+    return True
+
+
+def sweep_stale(parent: Path, prefix: str, max_age_s: float = STALE_AFTER_S) -> list[Path]:
+    """Remove the entries ``<parent>/<prefix><pid>-XXXXXXXX`` whose process is dead, and
+    any ``<parent>/<prefix>[<pid>-]XXXXXXXX`` older than ``max_age_s`` (``XXXXXXXX``: the
+    random part of a ``tempfile.mkdtemp`` name); return what was removed.
+
+    For the leftovers of killed writers (staging directories, temporary report folders):
+    an entry of a live process is kept until it is ``max_age_s`` old.
+    """
+    removed = []
+    if not parent.is_dir():
+        return removed
+    # what mkdtemp/mkstemp make of the prefix: 8 characters of [a-z0-9_] ("old": a
+    # report moved aside); nothing else of the user's that shares the prefix
+    pattern = re.compile(re.escape(prefix) + r"(?:(\d+)-)?(?:[a-z0-9_]{8}|old)$")
+    now = time.time()
+    for p in parent.iterdir():
+        m = pattern.match(p.name)
+        if not m:
+            continue
+        try:
+            pid = int(m.group(1)) if m.group(1) else None
+            dead = pid is not None and pid != os.getpid() and not _pid_alive(pid)
+            if dead or now - p.lstat().st_mtime > max_age_s:
+                if p.is_dir() and not p.is_symlink():
+                    shutil.rmtree(p)
+                else:
+                    p.unlink()
+                removed.append(p)
+        except OSError:  # gone already, or not ours to remove
+            continue
+    return removed
 
 
 def resolve_data_dir(data_dir: str | os.PathLike | None = None) -> Path:
@@ -81,7 +193,8 @@ def staging_dir(parent: Path) -> Iterator[Path]:
     created = [p for p in (parent, *parent.parents) if not p.exists()]  # leaf first
     try:
         parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=".partial-", dir=parent))
+        sweep_stale(parent, ".partial-")
+        tmp = Path(tempfile.mkdtemp(prefix=f".partial-{os.getpid()}-", dir=parent))
     except OSError as e:
         raise DownloadError(
             f"cannot write to the data directory {parent} ({e}); pass a writable data_dir "
@@ -97,17 +210,69 @@ def staging_dir(parent: Path) -> Iterator[Path]:
             p.rmdir()
 
 
-def download(url: str, dest: Path, sha256: str | None = None, progress: bool = True) -> None:
+class _HTTPDownloader:
+    """A pooch downloader: ``requests`` streaming with a per-read timeout and an overall
+    ``deadline`` (seconds from the request), checked after every read.
+
+    Reads use ``read1`` (whatever has arrived, at most 64 KiB), so a server trickling a
+    byte at a time is caught at the deadline, at most one read timeout later.
+    """
+
+    def __init__(self, progress: bool, deadline: float):
+        self.progress, self.deadline = progress, deadline
+
+    def __call__(self, url, output_file, pooch_obj=None, check_only=False):
+        import requests
+        import urllib3
+        from tqdm.auto import tqdm
+
+        start = time.monotonic()
+        timeout = min(_TIMEOUT_S, self.deadline)
+        with requests.get(url, stream=True, timeout=(timeout, timeout)) as r:
+            r.raise_for_status()
+            total = int(r.headers.get("content-length") or 0) or None
+            got = 0
+            with open(output_file, "wb") as out, tqdm(
+                total=total, unit="B", unit_scale=True, leave=False,
+                desc=urlparse(url).path.rsplit("/", 1)[-1], disable=not self.progress,
+            ) as bar:
+                while True:
+                    if time.monotonic() - start > self.deadline:
+                        of = f"{total:,}" if total else "unknown"
+                        raise DownloadError(
+                            f"{url}: download failed: not done after the deadline of "
+                            f"{self.deadline:g} s ({got:,} of {of} bytes received); a slow "
+                            f"connection may need more: set {ENV_DEADLINE} (seconds)"
+                        )
+                    try:
+                        chunk = r.raw.read1(1 << 16, decode_content=True)
+                    except urllib3.exceptions.HTTPError as e:
+                        raise DownloadError(f"{url}: download failed: {e}") from e
+                    if not chunk:
+                        break
+                    out.write(chunk)
+                    got += len(chunk)
+                    bar.update(len(chunk))
+
+
+def download(
+    url: str,
+    dest: Path,
+    sha256: str | None = None,
+    progress: bool = True,
+    deadline: float | None = None,
+) -> None:
     """Download ``url`` to ``dest`` with pooch, checking ``sha256`` when it is known.
 
-    ``dest`` should lie in a :func:`staging_dir`.  Raises :class:`ChecksumError` (the
+    ``dest`` should lie in a :func:`staging_dir`.  ``deadline``: overall seconds for an
+    HTTP(S) download (see :func:`download_deadline`).  Raises :class:`ChecksumError` (the
     server sent other bytes; pooch has deleted them) or :class:`DownloadError`.
     """
     import requests  # pooch's HTTP backend; imported lazily like pooch does
 
     downloader = None
     if urlparse(url).scheme in ("http", "https"):
-        downloader = pooch.HTTPDownloader(progressbar=progress, timeout=_TIMEOUT_S)
+        downloader = _HTTPDownloader(progress, download_deadline(deadline))
     try:
         pooch.retrieve(
             url,
@@ -117,6 +282,8 @@ def download(url: str, dest: Path, sha256: str | None = None, progress: bool = T
             downloader=downloader,
             progressbar=progress,
         )
+    except DownloadError:
+        raise
     except ValueError as e:
         got = re.search(r"got ([0-9a-f]{64})", str(e))
         if sha256 and got:
@@ -131,6 +298,7 @@ def download(url: str, dest: Path, sha256: str | None = None, progress: bool = T
         raise DownloadError(f"{url}: download failed: {status}") from e
     except (requests.RequestException, OSError) as e:
         raise DownloadError(f"{url}: download failed: {e}") from e
+    os.chmod(dest, 0o666 & ~process_umask())  # pooch's temporary file was 0600
 
 
 # ---------------------------------------------------------------------------- zip files

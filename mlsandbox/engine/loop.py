@@ -27,6 +27,7 @@ import numpy as np
 
 import models
 from mlsandbox.engine.callbacks import Callback
+from models.checkpoint import checked_meta
 
 METRICS = ("loss", "accuracy", "val_loss", "val_accuracy", "seconds")
 
@@ -146,24 +147,13 @@ def _evaluate(trainer, arrays: dict, batch_size: int) -> tuple[float, float]:
 
 
 def _resume_meta(meta, path, optimizer) -> tuple[int, dict]:
-    """The epoch count and history recorded in a checkpoint's metadata, checked."""
-    if not isinstance(meta, Mapping):
-        raise ValueError(f"{path}: the checkpoint metadata is not a dict; it was not "
-                         f"written by engine.fit")
-    epoch = meta.get("epoch", 0)
-    if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
-        raise ValueError(f"{path}: the checkpoint's epoch must be an integer >= 0, got "
-                         f"{epoch!r}")
-    stored = meta.get("optimizer", optimizer)
+    """The epoch count and history recorded in a checkpoint's metadata, checked
+    (:func:`models.checkpoint.checked_meta`), and the optimizer it was trained with."""
+    meta = checked_meta(meta, path)
+    stored = meta.get("optimizer") or optimizer
     if stored != optimizer:
         raise ValueError(f"{path} was trained with {stored!r}, not {optimizer!r}")
-    history = meta.get("history", {})
-    if not isinstance(history, Mapping) or not all(
-            isinstance(v, list) and all(isinstance(x, (int, float)) for x in v)
-            for v in history.values()):
-        raise ValueError(f"{path}: the checkpoint's history must map names to lists of "
-                         f"numbers")
-    return epoch, {k: list(v) for k, v in history.items()}
+    return meta["epoch"], {k: list(v) for k, v in meta["history"].items()}
 
 
 def fit(network, backend: str | None = None, train=None, val=None, *, epochs: int = 1,

@@ -1,10 +1,21 @@
-"""What the network studies share: data selection, side-by-side training, plots."""
+"""What the network studies share: flags and their checks, data selection, side-by-side
+training, plots.
+
+Every flag of a study is a field of its ``Config`` dataclass.  :func:`validate_config`
+checks them all before anything is loaded or trained (the CLI calls it first), so a bad
+value is refused at once with a message naming the flag, the value and what is expected.
+The rules are :data:`FLAG_RULES` (by field name: ``--steps``, ``--seed``, ``--chunk``
+...), a field's own ``metadata["check"]``, the study's ``Config.check()`` when it has
+one, and for every float field: finite.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
-from typing import Sequence
+from pathlib import Path
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -31,6 +42,12 @@ def progress_field():
     return dataclasses.field(default=True, metadata={"help": "show progress bars"})
 
 
+def download_field():
+    return dataclasses.field(default=False, metadata={
+        "help": "download missing data into the data directory (from the canonical "
+                "source, sha256-checked)"})
+
+
 def jax_impl_field():
     return dataclasses.field(default="xla", metadata={
         "help": "the JAX column's kernels: xla (the Flax model as written) or a "
@@ -55,39 +72,149 @@ def jax_impl_note(jax_impl: str, backends) -> str:
 COLORS = {"numpy": "#4c72b0", "jax": "#dd8452", "torch": "#c44e52", "keras": "#55a868"}
 
 
-def parse_backends(text: str, network: str) -> tuple[str, ...]:
-    """``"numpy,jax"`` -> ("numpy", "jax"); ``"all"`` -> every backend the network has."""
-    have = models.available(network)
+# -- checking the flags ----------------------------------------------------------------
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _positive_int(v) -> str | None:
+    return None if _is_int(v) and v >= 1 else "an integer >= 1"
+
+
+def _count(v) -> str | None:
+    return None if _is_int(v) and v >= 0 else "an integer >= 0 (0: off / all)"
+
+
+def _seed(v) -> str | None:
+    return None if _is_int(v) and 0 <= v < 2**32 else "an integer in [0, 2**32)"
+
+
+def _positive(v) -> str | None:
+    return None if isinstance(v, (int, float)) and math.isfinite(v) and v > 0 else \
+        "a finite number > 0"
+
+
+def _momentum(v) -> str | None:
+    return None if isinstance(v, (int, float)) and 0 <= v < 1 else "a number in [0, 1)"
+
+
+def _dtype(v) -> str | None:
+    return None if v in ("float32", "float64") else "float32 or float64"
+
+
+def _backends(v) -> str | None:
+    try:
+        backend_names(v)
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
+#: field name -> check(value) returning None when fine, else what was expected
+FLAG_RULES: dict[str, Callable[[object], str | None]] = {
+    "steps": _positive_int, "epochs": _positive_int, "batch_size": _positive_int,
+    "chunk": _positive_int, "hidden": _positive_int,
+    "seed": _seed, "train_limit": _count, "torch_threads": _count,
+    "lr": _positive, "sgd_lr": _positive, "momentum_lr": _positive, "adam_lr": _positive,
+    "init_scale": _positive, "momentum": _momentum,
+    "dtype": _dtype, "backends": _backends,
+}
+
+
+def validate_config(config, *, download: bool = False) -> None:
+    """Check every field of a study's ``config`` before anything runs; raise ValueError
+    naming the flag (``--steps``), the value given and what is expected.
+
+    Besides :data:`FLAG_RULES`: every float field must be finite; a field's
+    ``metadata["check"]`` (same signature as a rule) applies; ``data_dir`` when given must
+    be an existing folder (unless ``download``: then it is created); ``checkpoint_dir``
+    when it exists must be a folder; and the study's own ``config.check()`` runs last.
+    """
+    for f in dataclasses.fields(config):
+        value = getattr(config, f.name)
+        checks = [FLAG_RULES.get(f.name), f.metadata.get("check")]
+        if isinstance(value, float):
+            checks.insert(0, lambda v: None if math.isfinite(v) else "a finite number")
+        for check in filter(None, checks):
+            want = check(value)
+            if want is not None:
+                if f.name == "backends":  # the message says it all
+                    raise ValueError(f"{_flag(f.name)} {value!r}: {want}")
+                raise ValueError(f"{_flag(f.name)} {value!r}: expected {want}")
+    data_dir = getattr(config, "data_dir", "") or ""
+    if data_dir:
+        path = Path(data_dir).expanduser()
+        if path.exists() and not path.is_dir():
+            raise ValueError(f"--data-dir {data_dir!r}: {path} is not a folder")
+        if not path.exists() and not download:
+            raise ValueError(f"--data-dir {data_dir!r}: no such folder {path.absolute()} "
+                             "(check the spelling; add --download to fetch the data into "
+                             "it, or leave --data-dir out to use $MLSANDBOX_DATA or the "
+                             "user cache)")
+    checkpoint_dir = getattr(config, "checkpoint_dir", "") or ""
+    if checkpoint_dir and Path(checkpoint_dir).exists() and not Path(checkpoint_dir).is_dir():
+        raise ValueError(f"--checkpoint-dir {checkpoint_dir!r} exists and is not a folder")
+    if callable(getattr(config, "check", None)):
+        config.check()
+
+
+def backend_names(text: str) -> tuple[str, ...] | None:
+    """The backends named in ``text`` (``None`` for ``"all"``); ValueError for an empty
+    list or unknown names, listing the valid ones."""
     if text.strip() == "all":
-        return have
+        return None
     names = tuple(b.strip() for b in text.split(",") if b.strip())
+    if not names:
+        raise ValueError(f"no backend named in {text!r}; expected a comma list of "
+                         f"{list(models.BACKENDS)} or 'all'")
     bad = [b for b in names if b not in models.BACKENDS]
     if bad:
         raise ValueError(f"unknown backend(s) {bad}; expected a comma list of "
                          f"{list(models.BACKENDS)} or 'all'")
+    dup = sorted({b for b in names if names.count(b) > 1})
+    if dup:
+        raise ValueError(f"backend(s) {dup} named twice in {text!r}")
+    return names
+
+
+def parse_backends(text: str, network: str) -> tuple[str, ...]:
+    """``"numpy,jax"`` -> ("numpy", "jax"); ``"all"`` -> every backend the network has."""
+    names = backend_names(text)
+    have = models.available(network)
+    if names is None:
+        return have
     missing = [b for b in names if b not in have]
     if missing:
         raise ValueError(f"{network} is not written in {missing} (it has {list(have)})")
     return names
 
 
-def load_classification_data(data: str, data_dir=None):
+def load_classification_data(data: str, data_dir=None, download: bool | None = None):
     """``(Dataset, description)`` for ``data`` in {"auto", "mnist", "fashion", "digits"}.
 
     ``auto`` takes MNIST when its files are in the data directory and the embedded
-    scikit-learn digits otherwise.
+    scikit-learn digits otherwise, but only when no ``data_dir`` was given and no
+    download asked for: a ``data_dir`` without MNIST is an error naming it, never a
+    silent switch to the digits.  ``download``: as the loaders' (``None`` follows
+    :func:`mlsandbox.data.downloads_allowed`, the CLI's ``--download``).
     """
     from mlsandbox import data as D
 
     if data not in ("auto", "mnist", "fashion", "digits"):
         raise ValueError(f"--data must be auto, mnist, fashion or digits, got {data!r}")
     if data == "auto":
+        if data_dir or D.sources.download_wanted(download):
+            return D.load_mnist(data_dir=data_dir, download=download, progress=False), "MNIST"
         try:
-            return D.load_mnist(data_dir=data_dir, progress=False), "MNIST"
+            return D.load_mnist(data_dir=data_dir, download=False, progress=False), "MNIST"
         except D.DataNotFoundError:
             return D.load_digits(), "scikit-learn digits (embedded default; no MNIST found)"
     if data == "mnist":
-        return D.load_mnist(data_dir=data_dir), "MNIST"
+        return D.load_mnist(data_dir=data_dir, download=download), "MNIST"
     if data == "fashion":
         return D.load_fashion_mnist(data_dir=data_dir), "Fashion-MNIST"
     return D.load_digits(), "scikit-learn digits"
@@ -184,7 +311,8 @@ def plot_loss_curves(runs: dict[str, Run], title: str, reference: str = "numpy")
                             color=COLORS.get(b), label=b, lw=1.4)
         ax_dev.set(xlabel="step", ylabel=f"max |loss − {reference}| so far (relative)",
                    title=f"deviation from the {reference} reference")
-        ax_dev.legend()
+        if len(runs) > 1:  # else there is no curve to label
+            ax_dev.legend()
     else:
         ax_dev.set_axis_off()
     return fig
