@@ -91,6 +91,20 @@ def test_f1_optimal_threshold(scores, case):
     assert max(skm.f1_score(y, s >= u) for u in np.unique(s)) == pytest.approx(f1, abs=1e-15)
 
 
+def test_convention_f1_threshold_ties_go_to_the_highest():
+    """Candidates are the distinct scores (those of scikit-learn's precision-recall
+    curve); between equal F1 ours keeps the highest threshold, where an argmax over
+    ``precision_recall_curve`` (thresholds increasing) keeps the lowest.  Here t = 0.7
+    (tp 2, fp 1) and t = 0.4 (tp 3, fp 3) both give F1 = 2/3."""
+    y = np.array([0, 1, 1, 0, 0, 1])
+    s = np.array([0.9, 0.8, 0.7, 0.6, 0.5, 0.4])
+    assert M.f1_optimal_threshold(y, s) == (0.7, pytest.approx(2 / 3, abs=1e-15))
+    p, r, thr = skm.precision_recall_curve(y, s)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        f = np.nan_to_num(2 * p * r / (p + r))[:-1]
+    assert thr[np.argmax(f)] == 0.4 and f[np.argmax(f)] == pytest.approx(2 / 3, abs=1e-15)
+
+
 @pytest.mark.parametrize("shuffle, seed", [(False, None), (True, 0), (True, 1), (True, 42)])
 @pytest.mark.parametrize("data", ["cancer", "iris-strings", "unbalanced"])
 def test_stratified_kfold_identical(data, shuffle, seed):
