@@ -35,3 +35,16 @@ def softmax_backward(dp: np.ndarray, cache):
     ``dp`` without forming it)."""
     p, axis = cache
     return p * (dp - np.sum(dp * p, axis=axis, keepdims=True))
+
+
+def tanh_forward(x: np.ndarray):
+    """``tanh(x)`` (BERT's pooler activation, torch's ``nn.Tanh``).  Returns ``(y, cache)``;
+    the cache is ``y`` itself, all the backward needs."""
+    y = np.tanh(x)
+    return y, y
+
+
+def tanh_backward(dy: np.ndarray, cache):
+    """``dL/dx = dy · (1 - tanh(x)²)``, from the forward's output ``y = tanh(x)``."""
+    y = cache
+    return dy * (np.ones((), y.dtype) - y * y)

@@ -41,6 +41,8 @@ REGISTRY = {
     "tinyvgg": ("models.tinyvgg", "TinyVGGSpec"),
     "cnn": ("models.cnn", "CNNSpec"),
     "textclf": ("models.textclf", "TextClfSpec"),
+    "bert_mlm": ("models.bert", "BertMLMSpec"),
+    "bert_cls": ("models.bert", "BertClsSpec"),
 }
 
 NETWORKS = tuple(REGISTRY)
@@ -94,6 +96,28 @@ def get(name: str, backend: str, **config) -> Network:
     return network_cls(spec(name, **config), **options)
 
 
+def from_pretrained(name: str, path, *, backend: str = "numpy", dtype="float32",
+                    seed: int = 0, **config):
+    """A pretrained checkpoint of network ``name`` from the local ``path`` (a Hugging Face
+    model directory, ``config.json`` + ``model.safetensors``, or a ``.safetensors`` file):
+    a named tuple ``(net, params, initialized, unused)``.
+
+    ``net`` is ``models.get(name, backend, **config)`` with the config read from the
+    checkpoint's ``config.json`` and ``config`` over it; ``params`` the canonical params in
+    ``dtype`` (valid for every backend); ``initialized`` the names the checkpoint lacked and
+    that were initialised as ``spec.init(seed, dtype, names=initialized)`` draws them (a new
+    head); ``unused`` the
+    checkpoint tensors the network has no place for.  A missing or mis-shaped tensor is
+    refused by name.  Networks with checkpoints: the BERTs (``models/bert/pretrained.py``
+    has the rules)."""
+    _check_name(name)
+    module = f"{REGISTRY[name][0]}.pretrained"
+    if importlib.util.find_spec(module) is None:
+        raise NotImplementedError(f"{name} reads no pretrained checkpoints")
+    return importlib.import_module(module).load(name, path, backend=backend, dtype=dtype,
+                                                seed=seed, **config)
+
+
 def environment(backend: str) -> dict:
     """Versions, device and thread counts of ``backend``'s framework (for benchmark
     records), from its adapter (imports that framework)."""
@@ -104,4 +128,5 @@ def environment(backend: str) -> dict:
 
 __all__ = ["BACKENDS", "IGNORE_INDEX", "NETWORKS", "REGISTRY", "Batch", "ContractError",
            "Convention", "FrameworkMissing", "Network", "Objective", "Penalty", "Spec",
-           "Trainer", "available", "environment", "get", "spec", "load_checkpoint", "save_checkpoint"]
+           "Trainer", "available", "environment", "from_pretrained", "get", "spec",
+           "load_checkpoint", "save_checkpoint"]

@@ -12,6 +12,9 @@ Contract extensions (all keyword-only, defaults keep the original behaviour):
 * Non-trainable state (``spec.state_names()``, e.g. ``"bn.moving_mean"``) lives in the
   canonical params dict; gradients cover ``spec.trainable()`` only; training returns the
   updated state with the params.
+* Tied parameters (``spec.tied()``, ``{copy: source}``): both names in the params dict,
+  equal; gradients and optimizer state for the source only (the sum over both uses);
+  :meth:`Trainer.state` returns the copy equal to the updated source.
 * ``opt_state=``: a canonical optimizer state (flat ``{str: ndarray}``, see
   :func:`kernels.optim.state_names`) that any backend reads and writes, so a run resumes
   in another framework (and checkpoints store it).
@@ -19,8 +22,9 @@ Contract extensions (all keyword-only, defaults keep the original behaviour):
   a float; each backend maps it onto its own scheduler.
 
 Dropout, one rule for every network and backend: a train-mode batch may carry
-``batch["masks"][<layer>]`` (0/1 arrays of shape ``(n, *spec.mask_shape(layer))``; the
-1/(1-rate) scaling happens inside), and then every backend uses exactly those masks.
+``batch["masks"][<layer>]`` (0/1 arrays of shape ``(n, *spec.mask_shape(layer))``, a
+``None`` there being the batch's sequence length; the 1/(1-rate) scaling happens inside),
+and then every backend uses exactly those masks.
 Without masks each backend draws its own from its framework's RNG, seeded by the run's
 ``seed`` and the global step number (``opt_state["step"]``): the NumPy reference from
 ``numpy.random.default_rng([seed, step])`` (:meth:`Spec.masks`), JAX from
@@ -148,10 +152,11 @@ class Network:
             raise ContractError(f"{self.spec.name}: masks for unknown dropout layers "
                                 f"{unknown}; its dropout layers are {sorted(rates)}")
         n = self.spec.batch_size(batch)
+        length = self.spec.sequence_length(batch)
         out = {}
         for k, m in masks.items():
             m = np.asarray(m)
-            want = (n, *self.spec.mask_shape(k))
+            want = (n, *self.spec.batch_mask_shape(k, length))
             if m.shape != want:
                 raise ContractError(f"{self.spec.name}: mask {k!r} has shape {m.shape}, "
                                     f"expected {want} (the batch size, then the shape of "
@@ -277,7 +282,7 @@ class Trainer:
     def state(self) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
         """``(params, opt_state)``, canonical and detached from the framework."""
         params, opt_state = self._state()
-        params = {k: np.array(params[k]) for k in self.spec.param_shapes()}
+        params = self.spec.tie({k: np.array(params[k]) for k in self.spec.param_shapes()})
         opt_state = {k: np.array(v) for k, v in opt_state.items()}
         opt_state["step"] = np.array(self.step_count, dtype=np.int64)
         return params, opt_state

@@ -179,28 +179,70 @@ class Spec:
         updated by training in train mode, never given a gradient.  None by default."""
         return ()
 
+    def tied(self) -> dict[str, str]:
+        """``{copy: source}``: entries of the parameter table that are the same weight as
+        another entry (BERT's masked-LM decoder is its word embeddings).  Both names are in
+        the table and in every params dict, holding equal arrays (:meth:`check_params`
+        refuses a pair that differs); only the source is trainable, and its gradient is the
+        sum over every use of the weight, as autograd sums the uses of one tensor.
+        Training updates the source and returns the copy equal to it.  None by default."""
+        return {}
+
+    def tie(self, params: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """``params`` with every tied copy set to (a copy of) its source."""
+        out = dict(params)
+        for copy, source in self.tied().items():
+            if source in out:
+                out[copy] = np.array(out[source])
+        return out
+
     def trainable(self) -> tuple[str, ...]:
-        """The parameter names that get gradients, in table order."""
-        state = set(self.state_names())
-        return tuple(k for k in self.param_shapes() if k not in state)
+        """The parameter names that get gradients, in table order (non-trainable state and
+        tied copies excluded)."""
+        skip = set(self.state_names()) | set(self.tied())
+        return tuple(k for k in self.param_shapes() if k not in skip)
 
     def dropout(self) -> dict[str, float]:
         """``{layer name: rate}`` of the dropout layers; a train-mode batch may carry
         ``batch["masks"][name]``, a 0/1 array of :meth:`mask_shape` ``(n, ...)``."""
         return {}
 
-    def mask_shape(self, name: str) -> tuple[int, ...]:
+    def mask_shape(self, name: str) -> tuple[int | None, ...]:
         """Shape of dropout layer ``name``'s input for one example (its mask's shape
-        without the batch axis)."""
+        without the batch axis).  ``None`` stands for the batch's sequence length
+        (:meth:`sequence_length`), for layers on a sequence of any length (BERT's hidden
+        dropout is ``(None, hidden_size)``, its attention dropout ``(heads, None, None)``)."""
         raise NotImplementedError(f"{self.name}: no dropout layer {name!r}")
 
-    def masks(self, n: int, seed=0, dtype="float64") -> dict[str, np.ndarray]:
+    def sequence_length(self, batch: Mapping) -> int | None:
+        """The size of the inputs' ``None`` axis in ``batch`` (the sequence length T),
+        or None when no input has one."""
+        for key, (tail, _) in self.inputs().items():
+            for i, d in enumerate(tail):
+                if d is None:
+                    return int(np.shape(batch[key])[1 + i])
+        return None
+
+    def batch_mask_shape(self, name: str, length: int | None = None) -> tuple[int, ...]:
+        """:meth:`mask_shape` with ``None`` replaced by ``length`` (the sequence length)."""
+        shape = tuple(self.mask_shape(name))
+        if None in shape:
+            if length is None:
+                dims = ", ".join("T" if d is None else str(d) for d in shape)
+                raise ContractError(f"{self.name}: dropout layer {name!r} has a mask of shape "
+                                    f"(n, {dims}); pass the sequence length T (length=)")
+            shape = tuple(length if d is None else d for d in shape)
+        return shape
+
+    def masks(self, n: int, seed=0, dtype="float64", *, length: int | None = None
+              ) -> dict[str, np.ndarray]:
         """Random 0/1 dropout masks for a batch of ``n`` (``batch["masks"]``), each unit
         kept with probability ``1 - rate``, drawn from ``numpy.random.default_rng(seed)``
-        (``seed`` may be a sequence such as ``[run seed, step]``)."""
+        (``seed`` may be a sequence such as ``[run seed, step]``).  ``length``: the
+        sequence length T, for layers whose :meth:`mask_shape` has a ``None``."""
         dtype = check_dtype(dtype)
         rng = np.random.default_rng(seed)
-        return {k: (rng.random((n, *self.mask_shape(k))) >= r).astype(dtype)
+        return {k: (rng.random((n, *self.batch_mask_shape(k, length))) >= r).astype(dtype)
                 for k, r in self.dropout().items()}
 
     def example(self, n: int = 8, seed: int = 0, dtype="float64") -> dict[str, np.ndarray]:
@@ -252,6 +294,12 @@ class Spec:
         if len(dtypes) != 1:
             raise ContractError(f"{self.name}: parameters mix dtypes {sorted(dtypes)}; "
                                 f"use one of {FLOAT_DTYPES}")
+        for copy, source in self.tied().items():
+            a, b = np.asarray(params[copy]), np.asarray(params[source])
+            if not (a is b or np.array_equal(a, b) or np.array_equal(a, b, equal_nan=True)):
+                raise ContractError(
+                    f"{self.name}: tied parameters differ: {copy!r} must equal {source!r} "
+                    f"(one weight under two names); set both, e.g. with spec.tie(params)")
         return check_dtype(dtypes.pop())
 
     def batch_size(self, batch: Mapping) -> int:

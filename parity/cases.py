@@ -28,6 +28,20 @@ NETWORK_CASES = {
     "densenet": {"config": {"batchnorm": True, "l2": 1e-3}, "sizes": (1, 7, 32)},
     "textclf": {"config": {"vocab_size": 50, "seq_len": 12, "dropout_rate": 0.2},
                 "sizes": (1, 7, 32)},
+    # tiny BERTs: 2 layers, 3 heads of 4, odd vocab; weights N(0, 0.5) so the logits are
+    # far from uniform; dropout on for the train-mode runs (parity/test_one_path.py)
+    "bert_mlm": {"config": {"vocab_size": 37, "hidden_size": 12, "num_hidden_layers": 2,
+                            "num_attention_heads": 3, "intermediate_size": 20,
+                            "max_position_embeddings": 10, "type_vocab_size": 2,
+                            "initializer_range": 0.5, "hidden_dropout_prob": 0.1,
+                            "attention_probs_dropout_prob": 0.1},
+                 "sizes": (1, 5, 16)},
+    "bert_cls": {"config": {"vocab_size": 37, "hidden_size": 12, "num_hidden_layers": 2,
+                            "num_attention_heads": 3, "intermediate_size": 20,
+                            "max_position_embeddings": 10, "type_vocab_size": 2,
+                            "initializer_range": 0.5, "hidden_dropout_prob": 0.1,
+                            "attention_probs_dropout_prob": 0.1, "num_labels": 3},
+                 "sizes": (1, 5, 16)},
 }
 
 

@@ -31,7 +31,7 @@ TOL = tolerance("float64")
 
 @functools.lru_cache(maxsize=None)
 def nets(name):
-    return {b: models.get(name, b, **NETWORK_CASES[name]["config"]) for b in models.BACKENDS}
+    return {b: models.get(name, b, **NETWORK_CASES[name]["config"]) for b in models.available(name)}
 
 
 def outcome(fn):
@@ -93,20 +93,22 @@ def test_bad_batches_refused_alike_or_agree(name, data):
     spec, params, batch = base(name, n=data.draw(st.sampled_from([1, 2, 3])))
     fault = data.draw(st.sampled_from(["shape", "dtype", "nonfinite", "empty", "labels",
                                        "label_dtype", "masks", "mask_values", "missing"]))
-    x = batch["x"]
+    key = next(iter(spec.inputs()))            # "x", or the token ids of a multi-input net
+    x = batch[key]
+    length = spec.sequence_length(batch)
     names: tuple = ()
     if fault == "shape":
-        batch["x"] = x.reshape(x.shape[0], -1)[:, :-1] if x.ndim == 2 else x[:, :-1]
+        batch[key] = x.reshape(x.shape[0], -1)[:, :-1] if x.ndim == 2 else x[:, :-1]
         names = ("shape",)
     elif fault == "dtype":
-        batch["x"] = x.astype(data.draw(st.sampled_from(["float32", "int64", "float16"])))
+        batch[key] = x.astype(data.draw(st.sampled_from(["float32", "int64", "float16"])))
         names = ("dtype", "integers")
     elif fault == "nonfinite":            # a NaN/inf input value, or weight for token ids
         value = data.draw(st.sampled_from([np.nan, np.inf, -np.inf]))
         if np.issubdtype(x.dtype, np.floating):
             x = x.copy()
             x.flat[data.draw(st.integers(0, x.size - 1))] = value
-            batch["x"] = x
+            batch[key] = x
         else:
             k = data.draw(st.sampled_from(list(params)))
             params = {**params, k: params[k].copy()}
@@ -133,17 +135,18 @@ def test_bad_batches_refused_alike_or_agree(name, data):
     elif fault == "mask_values":
         if spec.dropout():
             layer = next(iter(spec.dropout()))
-            batch["masks"] = {layer: np.full((x.shape[0], *spec.mask_shape(layer)), 0.5)}
+            batch["masks"] = {layer: np.full((x.shape[0], *spec.batch_mask_shape(layer, length)),
+                                             0.5)}
             names = ("only 0 and 1",)
     elif fault == "missing":
         batch = {k: v for k, v in batch.items() if k != "y"}
         names = ("labels",)
     train = data.draw(st.booleans())
-    if train and spec.dropout() and "masks" not in batch and isinstance(batch.get("x"),
+    if train and spec.dropout() and "masks" not in batch and isinstance(batch.get(key),
                                                                         np.ndarray):
-        n = len(batch["x"])          # the frameworks' own RNGs cannot agree: inject masks
+        n = len(batch[key])          # the frameworks' own RNGs cannot agree: inject masks
         if n:
-            batch["masks"] = spec.masks(n, seed=1)
+            batch["masks"] = spec.masks(n, seed=1, length=spec.sequence_length(batch))
     if fault == "nonfinite":   # values and losses; gradients through NaN differ on purpose
         def call(net):        # (parity/test_nonfinite.py::test_convention_relu_grad_at_nan)
             return (net.loss_and_grads(params, batch, train=train)[0],

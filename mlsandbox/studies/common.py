@@ -234,36 +234,35 @@ def train_side_by_side(network: str, config: dict, params: dict, batch: dict, *,
                        steps: int, chunk: int, optimizer: str, hyper: dict,
                        backends: Sequence[str], progress: bool = True,
                        jax_impl: str = "xla") -> dict[str, Run]:
-    """Full-batch training of ``network`` in every backend from the same ``params``.
+    """Full-batch training of ``network`` in every backend from the same ``params``,
+    through each network's own trainer (the one training step of its framework).
 
-    Steps run in chunks of ``chunk`` (the progress bar moves once per chunk; optimizers
-    whose state would be lost between chunks are refused).  ``ms_per_step`` is the median
+    Steps run in chunks of ``chunk`` on one trainer per backend (the optimizer state
+    carries over; the progress bar moves once per chunk).  ``ms_per_step`` is the median
     over chunks after the first (the first one compiles).  ``jax_impl``: the JAX
     backend's kernel set (:func:`build_network`).
     """
     from tqdm.auto import tqdm
 
-    if optimizer != "sgd" or hyper.get("momentum"):
-        raise ValueError("chunked full-batch training needs a stateless optimizer "
-                         "(plain sgd)")
     runs = {}
     total = steps * len(backends)
     with tqdm(total=total, desc=f"{network}", unit="step", disable=not progress) as bar:
         for backend in backends:
             bar.set_postfix_str(backend)
             net = build_network(network, backend, config, jax_impl)
-            p, losses, times = dict(params), [], []
+            trainer = net.trainer(params, optimizer, **hyper)
+            b = trainer.put(batch)
+            losses, times = [], []
             done = 0
             while done < steps:
                 n = min(chunk, steps - done)
                 t0 = time.perf_counter()
-                p, chunk_losses = net.train(p, batch, optimizer, steps=n, **hyper)
+                losses.append(trainer.run(b, steps=n))
                 times.append((time.perf_counter() - t0) / n)
-                losses.append(chunk_losses)
                 done += n
                 bar.update(n)
             timed = times[1:] or times
-            runs[backend] = Run(backend, np.concatenate(losses), p,
+            runs[backend] = Run(backend, np.concatenate(losses), trainer.state()[0],
                                 1e3 * float(np.median(timed)))
     return runs
 

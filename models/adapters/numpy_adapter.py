@@ -85,7 +85,8 @@ class NumpyNetwork(Network):
         drawn = {}
         if masks is None or set(masks) != set(self.spec.dropout()):
             n = self.spec.batch_size(arrays)
-            drawn = self.spec.masks(n, seed=[seed, step], dtype=dtype)
+            drawn = self.spec.masks(n, seed=[seed, step], dtype=dtype,
+                                    length=self.spec.sequence_length(arrays))
         return {**drawn, **(masks or {})}
 
     def penalty(self, params, n: int) -> tuple[float, dict[str, np.ndarray]]:
