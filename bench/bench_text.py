@@ -91,7 +91,7 @@ def test_text_vectorize(benchmark, name, reviews):
             return Vocabulary.fit(train, max_tokens=MAX_TOKENS).encode(texts, LENGTH)
         info["timed"] = "Vocabulary.fit(train) + encode(train + test)"
     elif name.startswith("keras"):
-        from models._frameworks import load_keras
+        from models.frameworks import load_keras
 
         keras, tf = load_keras()
         strings = tf.constant(texts)

@@ -26,7 +26,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 
-from models._frameworks import FrameworkMissing
+from models.frameworks import FrameworkMissing
 from models._network import Batch, Network, Trainer
 from models._spec import IGNORE_INDEX, ContractError, Convention, Objective, Penalty, Spec
 from models.checkpoint import load_checkpoint, save_checkpoint

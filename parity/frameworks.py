@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from models._frameworks import load_flax, load_keras, load_torch
+from models.frameworks import load_flax, load_keras, load_torch
 
 FRAMEWORKS = ("jax", "torch", "tensorflow")
 

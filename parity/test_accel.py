@@ -220,7 +220,7 @@ def test_max_pool_2x2_forward_and_backward(dtype, shape, impl):
     gradient goes to the first maximum in row-major order, as in the reference.  With
     oneDNN (float32; float64 is the XLA kernel) the tie rule is oneDNN's workspace's."""
     from kernels.pool import maxpool2d_backward, maxpool2d_forward
-    from models._frameworks import load_flax
+    from models.frameworks import load_flax
 
     jax = load_flax()[0]  # x64 on before any array is made
     from kernels.accel import pool
@@ -319,7 +319,7 @@ def test_onednn_conv_dispatch():
     other layouts go to XLA's convolution, with XLA's numbers."""
     from jax import lax
 
-    from models._frameworks import load_flax
+    from models.frameworks import load_flax
 
     jax, jnp = load_flax()[:2]  # x64 on before any array is made
 

@@ -16,7 +16,7 @@ import pytest
 from kernels.conv import _pair, conv2d_backward, conv2d_forward, conv_padding
 from kernels.pool import flatten_backward, flatten_forward, maxpool2d_backward, maxpool2d_forward
 from mlsandbox.compare import assert_close, tolerance
-from models._frameworks import load_jax, load_keras, load_torch
+from models.frameworks import load_jax, load_keras, load_torch
 
 DTYPES = ("float64", "float32")
 

@@ -70,7 +70,7 @@ def test_torch_course_module_flattens_chw_and_agrees_after_permuting_dense_rows(
     """The course's TinyVGG flattens NCHW (C, H, W order).  Loading canonical params into
     it needs the dense kernel's rows permuted from H, W, C to C, H, W order; then its
     logits equal the reference's.  Without the permutation they do not."""
-    from models._frameworks import load_torch
+    from models.frameworks import load_torch
 
     torch = load_torch()
     nn = torch.nn

@@ -33,7 +33,7 @@ def test_keras_l2_regularizer_is_half_of_one_over_C_n(case):
     trap the conventions name for hyperparameters): the loss then differs from ours by
     (l2 - float32(l2))·Σw², 3.6e-10 here; with that rounding applied both agree to 1e-10.
     """
-    from models._frameworks import load_keras
+    from models.frameworks import load_keras
 
     keras, _ = load_keras()
     spec, params, batch, want, _ = case
@@ -59,7 +59,7 @@ def test_keras_l2_regularizer_is_half_of_one_over_C_n(case):
 def test_torch_weight_decay_is_one_over_C_n(case):
     """One torch SGD step with ``weight_decay=1/(C n)`` on the plain mean cross-entropy is
     one step on our penalized loss (the bias is decayed too unless excluded: it is here)."""
-    from models._frameworks import load_torch
+    from models.frameworks import load_torch
 
     torch = load_torch()
     spec, params, batch, _, grads = case

@@ -308,7 +308,7 @@ def test_reduce_on_plateau_torch(mode, cooldown):
 def test_reduce_on_plateau_optax(mode, cooldown):
     """``optax.contrib.reduce_on_plateau`` scales the updates; like Keras it reduces after
     ``patience`` bad epochs, so optax patience 3 is the reference's (torch's) patience 2."""
-    from models._frameworks import load_flax
+    from models.frameworks import load_flax
 
     jax, jnp, _, optax = load_flax()
     values = plateau_losses()
@@ -331,7 +331,7 @@ def test_reduce_on_plateau_optax(mode, cooldown):
 
 def _keras_callback_run(callback, values, weights=None):
     """Drive a Keras callback by hand, as ``fit`` would: one ``on_epoch_end`` per value."""
-    from models._frameworks import load_keras
+    from models.frameworks import load_keras
 
     keras, _ = load_keras()
     model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
@@ -354,7 +354,7 @@ def _keras_callback_run(callback, values, weights=None):
 def test_reduce_on_plateau_keras_patience_is_one_more():
     """Keras reduces after ``patience`` bad epochs, torch (and the reference) after
     ``patience + 1``: Keras patience 3 with absolute min_delta = reference patience 2."""
-    from models._frameworks import load_keras
+    from models.frameworks import load_keras
 
     keras, _ = load_keras()
     values = plateau_losses()
@@ -374,7 +374,7 @@ def test_reduce_on_plateau_keras_patience_is_one_more():
 @pytest.mark.parametrize("patience, min_delta", [(2, 0.0), (3, 1e-2)])
 def test_early_stopping_keras(patience, min_delta):
     """Stopping epoch and restored best weights equal Keras's EarlyStopping."""
-    from models._frameworks import load_keras
+    from models.frameworks import load_keras
 
     keras, _ = load_keras()
     values = plateau_losses()

@@ -71,7 +71,7 @@ def bn_torch(shape, dtype, train):
 
 
 def bn_keras(shape, dtype, train):
-    from models._frameworks import load_keras
+    from models.frameworks import load_keras
 
     keras, tf = load_keras()
     x, gamma, beta, mean, var, dy = bn_case(shape, dtype)
@@ -93,7 +93,7 @@ def bn_keras(shape, dtype, train):
 
 
 def bn_flax(shape, dtype, train, fast_variance=False):
-    from models._frameworks import load_flax
+    from models.frameworks import load_flax
 
     jax, jnp, nnx, _ = load_flax()
     x, gamma, beta, mean, var, dy = bn_case(shape, dtype)
@@ -177,7 +177,7 @@ def test_convention_flax_fast_variance(record_property):
     """nnx.BatchNorm's default ``use_fast_variance=True`` computes E[x²] - E[x]²; on raw
     MNIST-scale pixels (mean ~100) that loses digits in float32.  The dense net sets it
     False."""
-    from models._frameworks import load_flax
+    from models.frameworks import load_flax
 
     jax, jnp, nnx, _ = load_flax()
     rng = np.random.default_rng(0)
@@ -251,7 +251,7 @@ def _dropout_torch(x, dy, mask, rate):
 
 
 def _dropout_keras(x, dy, mask, rate):
-    from models._frameworks import load_keras
+    from models.frameworks import load_keras
     from models.adapters.keras_adapter import Dropout
 
     keras, tf = load_keras()
@@ -267,7 +267,7 @@ def _dropout_keras(x, dy, mask, rate):
 
 
 def _dropout_flax(x, dy, mask, rate):
-    from models._frameworks import load_flax
+    from models.frameworks import load_flax
     from models.adapters.jax_adapter import Dropout
 
     jax, jnp, nnx, _ = load_flax()
@@ -310,7 +310,7 @@ def test_penalties(kind):
     (exact λ) and jax.grad, float64."""
     import torch
 
-    from models._frameworks import load_flax, load_keras
+    from models.frameworks import load_flax, load_keras
 
     keras, tf = load_keras()
     jax, jnp, _, _ = load_flax()

@@ -23,7 +23,7 @@ def net(backend, **extra):
 
 @pytest.mark.keras
 def test_keras_sequential_functional_and_subclassed_builds_agree():
-    from models._frameworks import load_keras
+    from models.frameworks import load_keras
 
     keras, _ = load_keras()
     spec = net("numpy").spec

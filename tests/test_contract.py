@@ -81,7 +81,7 @@ def test_shape_dtype_and_label_errors(backend):
 def test_missing_framework_names_the_install_command(monkeypatch):
     import importlib
 
-    from models import _frameworks
+    from models import frameworks
 
     real = importlib.import_module
 
@@ -90,9 +90,9 @@ def test_missing_framework_names_the_install_command(monkeypatch):
             raise ImportError("No module named 'torch'")
         return real(name, *a, **k)
 
-    monkeypatch.setattr(_frameworks.importlib, "import_module", fake)
+    monkeypatch.setattr(frameworks.importlib, "import_module", fake)
     with pytest.raises(models.FrameworkMissing, match="install it with: pip install torch"):
-        _frameworks._import("torch")
+        frameworks._import("torch")
 
 
 @pytest.mark.parametrize("name, backend", [

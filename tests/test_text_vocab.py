@@ -208,7 +208,7 @@ def test_vocabulary_errors(call, error, match):
 @pytest.fixture(scope="module")
 def keras_tf():
     pytest.importorskip("keras")
-    from models._frameworks import load_keras
+    from models.frameworks import load_keras
 
     return load_keras()
 

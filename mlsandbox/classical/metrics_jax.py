@@ -8,7 +8,7 @@ Shapes: ``y`` (n,) 0/1, ``score`` (n,), ``mask`` (n,) 0/1 selecting the rows tha
 
 from __future__ import annotations
 
-from models._frameworks import load_jax
+from models.frameworks import load_jax
 
 jax, jnp = load_jax()
 

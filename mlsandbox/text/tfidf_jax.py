@@ -3,7 +3,7 @@
 The CSR arrays go in as they are: ``data`` and ``indices`` (nnz,), and the row of every
 entry (``np.repeat`` of the row lengths); the per-row norms are a ``jax.ops.segment_sum``
 over those rows and the document frequencies one over the column indices, all in float64
-(x64 is switched on by :func:`models._frameworks.load_jax`).  To compile once for many
+(x64 is switched on by :func:`models.frameworks.load_jax`).  To compile once for many
 matrices, the entries are padded to the next power of two (padding entries sit in an
 extra row that is dropped) and the row count likewise.
 
@@ -21,7 +21,7 @@ import functools
 
 import numpy as np
 
-from models._frameworks import load_jax
+from models.frameworks import load_jax
 
 jax, jnp = load_jax()
 

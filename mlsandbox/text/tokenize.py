@@ -81,7 +81,7 @@ def tf_standardize(inputs):
     lowercasing (Keras's built-in ``"lower"`` passes no encoding and lowercases ASCII only).
     Imports TensorFlow.
     """
-    from models._frameworks import load_keras
+    from models.frameworks import load_keras
 
     _, tf = load_keras()
     x = tf.strings.lower(inputs, encoding="utf-8")

@@ -23,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 
 from kernels import schedules
-from models._frameworks import load_flax
+from models.frameworks import load_flax
 from models._network import Network, Trainer
 
 jax, jnp, nnx, optax = load_flax()

@@ -26,7 +26,7 @@ import functools
 import numpy as np
 
 from kernels import schedules
-from models._frameworks import load_keras
+from models.frameworks import load_keras
 from models._network import Network, Trainer, step_seed
 
 keras, tf = load_keras()

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from kernels import schedules
-from models._frameworks import load_torch
+from models.frameworks import load_torch
 from models._network import Network, Trainer, step_seed
 
 torch = load_torch()

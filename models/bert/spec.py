@@ -347,6 +347,14 @@ class BertMLMSpec(BertSpec):
     """``BertForMaskedLM``: the encoder without pooler, the masked-LM head."""
 
     name = "bert_mlm"
+    #: the parity suite's tiny config (2 layers, 3 heads of 4, odd vocab; weights
+    #: N(0, 0.5) so the logits are far from uniform; dropout on for the train-mode runs)
+    parity = {"config": {"vocab_size": 37, "hidden_size": 12, "num_hidden_layers": 2,
+                          "num_attention_heads": 3, "intermediate_size": 20,
+                          "max_position_embeddings": 10, "type_vocab_size": 2,
+                          "initializer_range": 0.5, "hidden_dropout_prob": 0.1,
+                          "attention_probs_dropout_prob": 0.1},
+              "sizes": (1, 5, 16)}
     head = "mlm"
     pooler = False
     conventions = CONVENTIONS + (
@@ -416,6 +424,12 @@ class BertClsSpec(BertSpec):
     classifier_dropout: float | None = None
 
     name = "bert_cls"
+    parity = {"config": {"vocab_size": 37, "hidden_size": 12, "num_hidden_layers": 2,
+                          "num_attention_heads": 3, "intermediate_size": 20,
+                          "max_position_embeddings": 10, "type_vocab_size": 2,
+                          "initializer_range": 0.5, "hidden_dropout_prob": 0.1,
+                          "attention_probs_dropout_prob": 0.1, "num_labels": 3},
+              "sizes": (1, 5, 16)}
     head = "cls"
     pooler = True
     conventions = CONVENTIONS

@@ -34,6 +34,8 @@ from models._spec import NAN_RELU_GRADIENT, Convention, Objective, Penalty, Spec
 @dataclasses.dataclass(frozen=True)
 class DenseNetSpec(Spec):
     name = "densenet"
+    #: the parity suite's small config and batch sizes (parity/cases.py)
+    parity = {"config": {"batchnorm": True, "l2": 1e-3}, "sizes": (1, 7, 32)}
     n_classes = 10
 
     n_in: int = 784

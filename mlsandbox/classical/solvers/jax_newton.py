@@ -22,7 +22,7 @@ import numpy as np
 
 from kernels.logistic import l2_strength
 from mlsandbox.classical.solvers.newton import ARMIJO, F_ROUNDING, MAX_HALVINGS, split
-from models._frameworks import load_jax
+from models.frameworks import load_jax
 
 jax, jnp = load_jax()
 lax = jax.lax

@@ -19,7 +19,7 @@ import numpy as np
 
 from kernels.logistic import l2_strength
 from mlsandbox.classical.solvers.newton import newton, null_direction, split
-from models._frameworks import load_keras
+from models.frameworks import load_keras
 
 keras, tf = load_keras()
 ops = keras.ops

@@ -17,7 +17,7 @@ import numpy as np
 
 from kernels.logistic import l2_strength
 from mlsandbox.classical.solvers.newton import newton, null_direction, split
-from models._frameworks import load_torch
+from models.frameworks import load_torch
 
 torch = load_torch()
 F = torch.nn.functional
