@@ -318,16 +318,7 @@ def plot_loss_curves(runs: dict[str, Run], title: str, reference: str = "numpy")
 
 
 def versions(backends: Sequence[str]) -> dict[str, str]:
-    """Framework versions of the backends used (for the report)."""
-    import importlib.metadata as md
-
-    dist = {"numpy": "numpy", "jax": "jax", "torch": "torch", "keras": "keras"}
-    out = {}
-    for b in backends:
-        try:
-            out[b] = md.version(dist[b])
-        except md.PackageNotFoundError:
-            out[b] = "?"
-    return out
+    """Framework versions of the backends used (for the report), from each adapter."""
+    return {b: str(models.environment(b).get(b, "?")) for b in backends}
 
 
