@@ -12,21 +12,11 @@ pytest-benchmark times compute, not dispatch.
 from __future__ import annotations
 
 import os
-import platform
 
 import numpy as np
 
 import models
-
-
-def _cpu_name() -> str:
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+from mlsandbox import machine
 
 
 def allocator() -> str:
@@ -40,7 +30,8 @@ def allocator() -> str:
 def machine_info(backend: str) -> dict:
     """CPU, allocator, load and the backend's versions, device and thread counts, for
     ``benchmark.extra_info``."""
-    return {"cpu": _cpu_name(), "cores": os.cpu_count(), "allocator": allocator(),
+    return {"cpu": machine.cpu_name(), "instruction_set": machine.instruction_set(),
+            "cores": os.cpu_count(), "allocator": allocator(),
             "load_average": list(os.getloadavg()), "numpy": np.__version__,
             **models.environment(backend)}
 

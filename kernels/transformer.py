@@ -7,7 +7,9 @@ head split.
 
 Attention dropout is not here: Hugging Face's BERT applies it to the attention weights only
 in training mode, and the parity runs set it to 0 (eval mode, or
-``attention_probs_dropout_prob=0``), as DESIGN.md asks of every dropout.
+``attention_probs_dropout_prob=0``); the contract's one dropout rule (injected masks,
+else each framework's RNG; the *Dropout* section of ``models/_network.py``) covers the
+hidden-state dropouts.
 """
 
 from __future__ import annotations

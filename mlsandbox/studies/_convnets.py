@@ -4,13 +4,12 @@ backend from identical parameters, the table and the plots."""
 from __future__ import annotations
 
 import dataclasses
-import platform
 from pathlib import Path
 
 import numpy as np
 
 import models
-from mlsandbox import engine
+from mlsandbox import engine, machine
 from mlsandbox.compare import rel_err
 from mlsandbox.report import Report, new_figure
 from mlsandbox.studies import common
@@ -136,7 +135,7 @@ def write_report(out_dir, title, intro, network, net_config, config, data_name, 
                     f"{config.epochs} epochs, identical initial parameters (seed "
                     f"{config.seed}) and batch order in every framework. Train loss and "
                     f"accuracy are epoch means in train mode; test after each epoch. "
-                    f"Machine: {platform.machine()}, {platform.processor() or platform.system()}. "
+                    f"Machine: {machine.summary()}. "
                     f"TensorBoard: `tensorboard --logdir {out_dir}/tensorboard`."
                     + common.jax_impl_note(config.jax_impl, backends))
         report.table(headers, rows)

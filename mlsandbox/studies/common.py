@@ -23,6 +23,7 @@ import models
 from mlsandbox.compare import rel_err
 from mlsandbox.report import new_figure
 
+
 # -- the flags every network study shares (fresh Field objects: one per Config class) ----
 def data_dir_field():
     return dataclasses.field(default="", metadata={

@@ -35,7 +35,6 @@ on screen: ``mlsandbox study --list`` and the other studies do not pay for it.
 from __future__ import annotations
 
 import dataclasses
-import platform
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -43,6 +42,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 import models
+from mlsandbox import machine
 from mlsandbox.report import Report
 from mlsandbox.studies import common
 
@@ -369,7 +369,7 @@ def _timing_section(report, o: Outcome, names) -> None:
              1e3 * float(np.sum(o.cv[name].seconds))] for name in names]
     rows.append(["jax-vmap, all folds at once", float("nan"), 1e3 * o.batched.seconds[0]])
     report.table(["estimator", "median ms per fold", "total ms"], rows)
-    report.text(f"Machine: {platform.machine()}, {platform.processor() or platform.system()}"
+    report.text(f"Machine: {machine.summary()}"
                 f"; pipeline fit includes the scaler.")
 
 

@@ -9,13 +9,12 @@ far each one's loss curve and final parameters are from the NumPy reference.
 from __future__ import annotations
 
 import dataclasses
-import os
-import platform
 from pathlib import Path
 
 import numpy as np
 
 import models
+from mlsandbox import machine
 from mlsandbox.alloc import describe as describe_allocator
 from mlsandbox.data import as_features
 from mlsandbox.report import Report
@@ -79,8 +78,7 @@ def run(config: Config, out_dir) -> Path:
             f"{config.seed}), identical for every framework. Deviations are "
             f"max|x − x_numpy| / max(1, max|x_numpy|): the loss over all steps, and the "
             f"final parameters. ms/step is the median over chunks of {config.chunk} steps "
-            f"after the first (which compiles). Machine: {platform.machine()}, "
-            f"{platform.processor() or platform.system()}, {os.cpu_count()} cores; "
+            f"after the first (which compiles). Machine: {machine.summary()}; "
             f"allocator: {describe_allocator()}."
             + common.jax_impl_note(config.jax_impl, backends))
         report.table(["framework", "final loss", "train acc", "test acc", "ms/step",

@@ -16,13 +16,13 @@ convention row); pass ``--adam-eps-hat true`` to make every framework compute Ke
 from __future__ import annotations
 
 import dataclasses
-import platform
 import time
 from pathlib import Path
 
 import numpy as np
 
 import models
+from mlsandbox import machine
 from mlsandbox.compare import rel_err
 from mlsandbox.data import as_features
 from mlsandbox.report import Report, new_figure
@@ -236,7 +236,7 @@ def run(config: Config, out_dir) -> Path:
             f"{config.momentum}; Adam lr {config.adam_lr}, β 0.9/0.999, ε 1e-8 (Keras: "
             f"epsilon-hat form, {config.adam_eps_hat}).  Deviations are max|x − x_numpy| / "
             f"max(1, max|x_numpy|) over every step's loss and the final parameters.  "
-            f"Machine: {platform.machine()}, {platform.processor() or platform.system()}.")
+            f"Machine: {machine.summary()}.")
         report.table(["optimizer", "framework", "final test acc", "best test acc",
                       "last-epoch loss", "ms/step", "max loss dev", "final params dev"], rows)
         report.figure("loss_curves.png", plot(runs, labels, backends, window, title),
