@@ -30,7 +30,8 @@ def allocator() -> str:
 def machine_info(backend: str) -> dict:
     """CPU, allocator, load and the backend's versions, device and thread counts, for
     ``benchmark.extra_info``."""
-    return {"cpu": machine.cpu_name(), "instruction_set": machine.instruction_set(),
+    return {"cpu": machine.cpu_name(), "vendor": machine.vendor(),
+            "instruction_set": machine.instruction_set(),
             "cores": os.cpu_count(), "allocator": allocator(),
             "load_average": list(os.getloadavg()), "numpy": np.__version__,
             **models.environment(backend)}

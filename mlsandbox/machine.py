@@ -29,14 +29,21 @@ def cpu_name() -> str:
     return _cpuinfo().get("model name") or platform.processor() or platform.machine()
 
 
+def vendor() -> str:
+    """``GenuineIntel``, ``AuthenticAMD``, ... (the architecture where there is none)."""
+    return _cpuinfo().get("vendor_id") or platform.machine()
+
+
 def instruction_set() -> str:
     """The widest x86 vector extension the CPU reports ("AVX-512", "AVX2", "AVX",
-    "SSE"), else the architecture (``aarch64``...)."""
+    "SSE"), with "+AMX" where it has Intel's matrix tiles, else the architecture
+    (``aarch64``...)."""
     flags = set(_cpuinfo().get("flags", "").split())
+    amx = "+AMX" if "amx_tile" in flags else ""
     for flag, name in (("avx512f", "AVX-512"), ("avx2", "AVX2"), ("avx", "AVX"),
                        ("sse2", "SSE")):
         if flag in flags:
-            return name
+            return name + amx
     return platform.machine()
 
 

@@ -1,4 +1,5 @@
-"""The 784-10-10 MLP trained by full-batch gradient descent in every framework.
+"""The MLP (784-10-10 on MNIST, 64-10-10 on the embedded digits) trained by full-batch
+gradient descent in every framework.
 
 The classic setup: ReLU hidden layer of 10, softmax output, weights and biases uniform in
 [-0.5, 0.5], learning rate 0.1, 500 iterations over the whole training set.  The four
@@ -20,7 +21,8 @@ from mlsandbox.data import as_features
 from mlsandbox.report import Report
 from mlsandbox.studies import common
 
-HELP = "MLP 784-10-10 by full-batch gradient descent in all four frameworks"
+HELP = ("MLP n_in-10-10 (784 on MNIST, 64 on the embedded digits) by full-batch gradient "
+        "descent in all four frameworks")
 
 
 @dataclasses.dataclass
