@@ -31,8 +31,8 @@ import numpy as np
 import pytest
 
 from bench import harness
+from mlsandbox.testing.shared import shared_root
 from mlsandbox.text import TfidfVectorizer, Vocabulary, tf_standardize
-from tests.shared import shared_root
 
 LENGTH, MAX_TOKENS = 250, 20_000
 SMALL = 400   # texts per body when benchmarks are disabled

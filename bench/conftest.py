@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tests.shared import shared_root
+from mlsandbox.testing.shared import shared_root
 
 
 @pytest.fixture(scope="session")

@@ -1,11 +1,13 @@
-"""Fixtures of the parity suite: real training data for the trajectory tests."""
+"""Fixtures of the parity suite: real training data for the trajectory tests, and one
+thread per library for the modules that ask for it."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from tests.shared import shared_root
+from mlsandbox.testing import trajectories
+from mlsandbox.testing.shared import shared_root
 
 
 @pytest.fixture(scope="session")
@@ -21,3 +23,12 @@ def mnist_subset():
         ds = load_digits()
     x = as_features(ds.x_train[:2000], "float64", ds.scale)
     return {"x": x, "y": ds.y_train[:2000].astype(np.int64)}, ds.name
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """One BLAS and one torch thread for a module's tests
+    (:func:`mlsandbox.testing.trajectories.one_thread`); a module opts in with
+    ``pytestmark = pytest.mark.usefixtures("one_thread")``."""
+    with trajectories.one_thread():
+        yield

@@ -11,7 +11,7 @@ import pytest
 
 import models
 from mlsandbox.compare import TRAJECTORY, assert_close, tolerance
-from parity.cases import DTYPES
+from mlsandbox.testing.cases import DTYPES
 
 pytestmark = pytest.mark.jax
 

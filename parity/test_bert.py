@@ -29,6 +29,7 @@ import pytest
 
 import models
 from mlsandbox.compare import assert_close, rel_err, tolerance
+from mlsandbox.testing.cases import DTYPES
 
 transformers = pytest.importorskip("transformers", reason="transformers is not installed")
 torch = pytest.importorskip("torch", reason="torch is not installed")
@@ -43,8 +44,9 @@ HF_CLASSES = {"bert_mlm": "BertForMaskedLM", "bert_cls": "BertForSequenceClassif
 CONFIG = dict(vocab_size=37, hidden_size=12, num_hidden_layers=2, num_attention_heads=3,
               intermediate_size=20, max_position_embeddings=16, type_vocab_size=3,
               hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+#: the reference and the torch port, which is bit-equal to Hugging Face's classes; the JAX
+#: and Keras ports are checked against Hugging Face in parity/test_bert_backends.py
 BACKENDS = ("numpy", "torch")
-DTYPES = ("float64", "float32")
 
 
 def config_of(name, **extra):

@@ -16,9 +16,8 @@ import pytest
 from kernels.conv import _pair, conv2d_backward, conv2d_forward, conv_padding
 from kernels.pool import flatten_backward, flatten_forward, maxpool2d_backward, maxpool2d_forward
 from mlsandbox.compare import assert_close, tolerance
+from mlsandbox.testing.cases import DTYPES
 from models.frameworks import load_jax, load_keras, load_torch
-
-DTYPES = ("float64", "float32")
 
 #: torch's own 'same' with an even kernel copies the input to pad it; that is the point
 pytestmark = pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel")

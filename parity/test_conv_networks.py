@@ -17,8 +17,8 @@ import pytest
 
 import models
 from mlsandbox.compare import assert_close, tolerance
+from mlsandbox.testing.cases import DTYPES, PEERS
 
-PEERS = ("jax", "torch", "keras")
 CONFIGS = {
     "tinyvgg-64x64x3": ("tinyvgg", {}, 2),
     "tinyvgg-fashion-same": ("tinyvgg", {"image_size": 28, "channels": 1, "n_out": 10,
@@ -31,7 +31,7 @@ def cells():
     out = []
     for case in CONFIGS:
         for backend in PEERS:
-            for dtype in ("float64", "float32"):
+            for dtype in DTYPES:
                 out.append(pytest.param(case, backend, dtype, id=f"{case}-{backend}-{dtype}",
                                         marks=getattr(pytest.mark, backend)))
     return out
@@ -108,7 +108,7 @@ def test_torch_course_module_flattens_chw_and_agrees_after_permuting_dense_rows(
 
 @pytest.mark.parametrize("backend", [pytest.param(b, marks=getattr(pytest.mark, b))
                                      for b in PEERS])
-@pytest.mark.parametrize("dtype", ("float64", "float32"))
+@pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("n", (1, 2))
 def test_cnn_train_mode_with_an_injected_dropout_mask(backend, dtype, n):
     ref, peer = net("cnn-28x28x1", "numpy"), net("cnn-28x28x1", backend)

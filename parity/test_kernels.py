@@ -10,8 +10,8 @@ import pytest
 
 import kernels as K
 from mlsandbox.compare import assert_close, tolerance
-from parity.cases import DTYPES
-from parity.frameworks import FRAMEWORKS, ops, vjp
+from mlsandbox.testing.cases import DTYPES
+from mlsandbox.testing.frameworks import FRAMEWORKS, ops, vjp
 
 
 def _dense(dtype, rng):

@@ -32,25 +32,12 @@ from kernels.transformer import (
     split_heads_forward,
 )
 from mlsandbox.compare import assert_close, rel_err, tolerance
-from parity.cases import DTYPES
-from parity.frameworks import FRAMEWORKS, load_flax, load_keras, load_torch  # the suite's loaders
-from parity.frameworks import vjp as _vjp
+from mlsandbox.testing.cases import DTYPES
+from mlsandbox.testing.frameworks import FRAMEWORKS, vjp
+from models.frameworks import load_flax, load_keras, load_torch
 
 MARK = {"jax": pytest.mark.jax, "torch": pytest.mark.torch, "tensorflow": pytest.mark.keras}
 IGNORE = -100
-
-
-def vjp(framework, fn, inputs, cotangent, consts=()):
-    """:func:`parity.frameworks.vjp`, except that TensorFlow's gradient of a gather (an
-    ``IndexedSlices``) is made dense before it is read."""
-    if framework != "tensorflow":
-        return _vjp(framework, fn, inputs, cotangent, consts)
-    _, tf = load_keras()
-    xs = [tf.Variable(a) for a in inputs]
-    with tf.GradientTape() as tape:
-        out = fn(*xs, *[tf.constant(c) for c in consts])
-    grads = tape.gradient(out, xs, output_gradients=tf.constant(cotangent, dtype=out.dtype))
-    return out.numpy(), [tf.convert_to_tensor(g).numpy() for g in grads]
 
 
 # -- each framework's ops: name -> factory(**params) -> fn(*inputs, *consts) -------------------------

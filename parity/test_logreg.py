@@ -19,11 +19,10 @@ from sklearn.preprocessing import StandardScaler
 import models
 from mlsandbox.classical import solvers
 from mlsandbox.compare import assert_close, tolerance
+from mlsandbox.testing.cases import DTYPES, PEERS
 from kernels.logistic import logistic_objective as objective
 
 BACKENDS = models.BACKENDS
-PEERS = tuple(b for b in BACKENDS if b != "numpy")
-DTYPES = ("float64", "float32")
 MULTI = {"n_in": 64, "n_classes": 10, "C": 0.3}
 
 

@@ -9,7 +9,7 @@ import pytest
 
 import models
 from mlsandbox.compare import assert_close, tolerance
-from parity.cases import NETWORK_CASES, network_backend_dtype_size
+from mlsandbox.testing.cases import NETWORK_CASES, network_backend_dtype_size
 
 
 @functools.lru_cache(maxsize=None)

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 import models
-from parity.cases import NETWORK_CASES, PEERS
+from mlsandbox.testing.cases import NETWORK_CASES, PEERS
 
 
 @functools.lru_cache(maxsize=None)

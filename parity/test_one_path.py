@@ -18,7 +18,7 @@ import pytest
 import models
 from mlsandbox import engine
 from mlsandbox.compare import assert_close, tolerance
-from parity.cases import MISSING_CASES, NETWORK_CASES, network_backend_dtype
+from mlsandbox.testing.cases import MISSING_CASES, NETWORK_CASES, network_backend_dtype
 
 TOL = tolerance("float64")
 

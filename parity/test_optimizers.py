@@ -25,34 +25,15 @@ import models
 from kernels import optim, schedules
 from kernels.callbacks import EarlyStopping, ReduceLROnPlateau
 from mlsandbox.compare import TRAJECTORY, assert_close, rel_err
-from parity.cases import PEERS
+from mlsandbox.testing.cases import PEERS
+from mlsandbox.testing.trajectories import NETS, STEPS, batches, net
 
 TOL = TRAJECTORY["optimizer"]
 
+#: one BLAS and one torch thread for the whole module (the fixture is in parity/conftest.py)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """These nets are tiny: one BLAS and one torch thread each is faster, and on a busy
-    2-core machine two spinning threads per library make a step ~100x slower."""
-    import torch
-    from threadpoolctl import threadpool_limits
-
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    with threadpool_limits(limits=1):
-        yield
-    torch.set_num_threads(old)
-STEPS, BATCH = 100, 32
-
-#: network -> config (digits: 64 features); densenet with batch norm, dropout and L2
-NETS = {
-    "mlp": {"n_in": 64, "n_hidden": 16},
-    "densenet": {"n_in": 64, "n_hidden": 32, "batchnorm": True, "dropout_rate": 0.2,
-                 "l2": 1e-3},
-    # the Keras MNIST convnet on the digits upsampled to 16x16 (2x2 blocks), small filters
-    "cnn": {"image_size": 16, "filters1": 4, "filters2": 8},
-}
-
+#: the learning-rate schedules, over the ``STEPS`` steps of a run
 SCHEDULES = {
     "constant": lambda lr: lr,
     "step": lambda lr: schedules.step_decay(lr, step_size=25, gamma=0.5),
@@ -83,42 +64,6 @@ FORMS = {b: own_forms(b) for b in PEERS}
 
 #: what a framework cannot compute at all (shown by test_unsupported_forms_raise)
 UNSUPPORTED = {("keras", "adam_l2"): "coupled"}
-
-
-@functools.lru_cache(maxsize=None)
-def digits_batches(n_in=64):
-    """100 batches of 32 real digits (features in [0, 1]), a fixed shuffle, float64."""
-    from mlsandbox.data import load_digits
-
-    ds = load_digits()
-    x, y = ds.features("train", "float64"), ds.y_train.astype(np.int64)
-    order = np.random.default_rng(0).permutation(len(y))
-    idx = np.resize(order, STEPS * BATCH).reshape(STEPS, BATCH)
-    return tuple((x[i], y[i]) for i in idx)
-
-
-def batches(net_name):
-    spec = models.spec(net_name, **NETS[net_name])
-    out = []
-    for t, (x, y) in enumerate(digits_batches()):
-        if len(spec.input_shape()) == 3:  # NHWC images: 8x8 digits as 16x16x1
-            x = np.kron(x.reshape(-1, 8, 8), np.ones((2, 2)))[..., None]
-        b = {"x": x, "y": y}
-        if spec.dropout():
-            b["masks"] = spec.masks(BATCH, seed=1000 + t)
-        out.append(b)
-    return out
-
-
-@functools.lru_cache(maxsize=None)
-def net(name, backend):
-    """``backend`` "numpy-torch" is the reference computing torch's batch norm running
-    variance (unbiased); see parity/test_regularization.py for the size of that gap."""
-    if backend == "numpy-torch":
-        ref = models.get(name, "numpy", **NETS[name])
-        ref.unbiased_running_var = True
-        return ref
-    return models.get(name, backend, **NETS[name])
 
 
 def hyper_for(case, sched, backend):

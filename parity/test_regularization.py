@@ -26,8 +26,10 @@ from kernels.regularization import (batchnorm_backward, batchnorm_forward, dropo
                                     dropout_forward, l1_penalty_backward, l1_penalty_forward,
                                     l2_penalty_backward, l2_penalty_forward)
 from mlsandbox.compare import assert_close, rel_err, tolerance
-from parity.cases import DTYPES, PEERS
-from parity.test_optimizers import one_thread  # noqa: F401  (module fixture: 1 thread)
+from mlsandbox.testing.cases import DTYPES, PEERS
+
+#: one BLAS and one torch thread for the whole module (the fixture is in parity/conftest.py)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 MOMENTUM, EPS = 0.9, 1e-3
 SHAPES = {"n7": (7, 5), "n32": (32, 128), "nhwc": (3, 4, 4, 6)}
@@ -160,7 +162,7 @@ def test_convention_torch_running_var_is_unbiased(record_property):
 
 def test_convention_torch_running_var_after_training(record_property):
     """The gap after 100 steps of the dense net (digits, batch 32)."""
-    from parity.test_optimizers import NETS, batches, net
+    from mlsandbox.testing.trajectories import NETS, batches, net
 
     params = net("densenet", "numpy").spec.init(seed=3, dtype="float64")
     data = batches("densenet")

@@ -11,7 +11,7 @@ import pytest
 
 import models
 from mlsandbox.compare import TRAJECTORY, assert_close, tolerance
-from parity.cases import PEERS
+from mlsandbox.testing.cases import PEERS
 
 CONFIG = {"vocab_size": 60, "seq_len": 15, "embedding_dim": 8, "hidden": 6}
 

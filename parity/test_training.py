@@ -10,7 +10,7 @@ import pytest
 
 import models
 from mlsandbox.compare import TRAJECTORY, assert_close
-from parity.cases import PEERS
+from mlsandbox.testing.cases import PEERS
 
 
 def _peer_params(backends):

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.shared import shared_root
+from mlsandbox.testing.shared import shared_root
 
 
 @pytest.fixture(scope="session")

@@ -18,7 +18,7 @@ import models
 from kernels.activations import tanh_backward, tanh_forward
 from kernels.transformer import attention_forward
 from mlsandbox.compare import assert_close
-from tests.gradcheck import FD_TOL, numeric_grad
+from mlsandbox.testing.gradcheck import FD_TOL, numeric_grad
 
 #: small enough for a finite-difference check of every parameter (about 400 entries)
 TINY = dict(vocab_size=7, hidden_size=4, num_hidden_layers=2, num_attention_heads=2,

@@ -7,7 +7,7 @@ import pytest
 
 import models
 from mlsandbox.compare import assert_close
-from parity.cases import NETWORK_CASES
+from mlsandbox.testing.cases import NETWORK_CASES
 
 SMALL = {"n_in": 6, "n_hidden": 5, "n_out": 4}
 

@@ -7,7 +7,10 @@
 * the training step exists once per framework, in its adapter: outside
   ``models/adapters`` (and the NumPy optimizer rules in ``kernels/optim.py``) no product
   code calls an optimizer's update (``loss.backward()``, ``apply_gradients``,
-  ``tx.update``, ``optim.update``).
+  ``tx.update``, ``optim.update``);
+* the three suites (``tests/``, ``parity/``, ``bench/``) never import one another: what
+  they share is in ``mlsandbox/testing/``, where ``DTYPES`` and ``PEERS`` are defined
+  once.
 """
 
 from __future__ import annotations
@@ -90,3 +93,68 @@ def test_no_training_step_outside_the_adapters(path):
                     or (f.attr == "step" and owner in ("opt", "optimizer")):
                 bad.append(f"{owner}.{f.attr} (line {node.lineno})")
     assert not bad, f"{rel(path)} takes a training step of its own: {bad}"
+
+
+SUITES = ("tests", "parity", "bench")
+#: the import calls that take a module name as a string
+IMPORT_CALLS = ("import_module", "importorskip", "__import__")
+
+
+def imported_modules(path: Path):
+    """Every module ``path`` imports: its import statements and its calls of
+    ``importlib.import_module`` / ``pytest.importorskip`` / ``__import__`` on a literal."""
+    yield from (m for m, _ in imports(path))
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Call) and node.args \
+                and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str):
+            f = node.func
+            name = f.attr if isinstance(f, ast.Attribute) else getattr(f, "id", "")
+            if name in IMPORT_CALLS:
+                yield node.args[0].value
+
+
+@pytest.mark.parametrize("path", list(sources(*SUITES)), ids=rel)
+def test_suites_import_no_other_suite(path):
+    own = path.relative_to(REPO).parts[0]
+    others = [s for s in SUITES if s != own]
+    bad = sorted({m for m in imported_modules(path) if m.split(".")[0] in others})
+    assert not bad, (f"{rel(path)} imports {bad}: {own}/ imports nothing of {others}; "
+                     f"what the suites share goes in mlsandbox/testing/")
+
+
+SHARED_NAMES = ("DTYPES", "PEERS")
+
+
+def assigned_names(path: Path):
+    """``(name, line)`` for every name bound by an assignment in ``path``, at any depth."""
+    def names(target):
+        if isinstance(target, ast.Name):
+            yield target.id
+        elif isinstance(target, (ast.Tuple, ast.List)):
+            for t in target.elts:
+                yield from names(t)
+        elif isinstance(target, ast.Starred):
+            yield from names(target.value)
+
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Assign):
+            targets = node.targets
+        elif isinstance(node, (ast.AnnAssign, ast.AugAssign, ast.NamedExpr)):
+            targets = [node.target]
+        else:
+            continue
+        for t in targets:
+            for name in names(t):
+                yield name, node.lineno
+
+
+def test_dtypes_and_peers_are_defined_once_in_mlsandbox_testing():
+    where = {name: [] for name in SHARED_NAMES}
+    for path in sources(*PACKAGES):
+        for name, line in assigned_names(path):
+            if name in where:
+                where[name].append(f"{rel(path)}:{line}")
+    for name, places in where.items():
+        assert len(places) == 1 and places[0].startswith("mlsandbox/testing/"), (
+            f"{name} is assigned at {places}: define it once, in mlsandbox/testing/cases.py, "
+            "and import it (a narrower list gets its own name and a comment saying why)")

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 
 import models
 from mlsandbox.compare import tolerance
-from parity.cases import NETWORK_CASES
+from mlsandbox.testing.cases import NETWORK_CASES
 
 FUZZ = settings(max_examples=12, deadline=None, derandomize=True, database=None,
                 suppress_health_check=[HealthCheck.too_slow])

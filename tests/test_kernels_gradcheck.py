@@ -18,7 +18,7 @@ from kernels import (
     softmax_forward,
 )
 from mlsandbox.compare import assert_close
-from tests.gradcheck import FD_TOL, numeric_grad
+from mlsandbox.testing.gradcheck import FD_TOL, numeric_grad
 
 rng = np.random.default_rng(0)
 

@@ -36,7 +36,7 @@ from kernels.transformer import (
     split_heads_forward,
 )
 from mlsandbox.compare import assert_close
-from tests.gradcheck import FD_TOL, numeric_grad
+from mlsandbox.testing.gradcheck import FD_TOL, numeric_grad
 
 rng = np.random.default_rng(0)
 #: floating-point faults that would mean a kernel is unstable (underflow to 0 is expected)

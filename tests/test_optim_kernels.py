@@ -14,7 +14,7 @@ from kernels import optim, schedules
 from kernels.callbacks import EarlyStopping, ReduceLROnPlateau
 from kernels.regularization import (batchnorm_backward, batchnorm_forward, l1_penalty_backward,
                                     l1_penalty_forward, l2_penalty_backward, l2_penalty_forward)
-from tests.gradcheck import FD_TOL, numeric_grad
+from mlsandbox.testing.gradcheck import FD_TOL, numeric_grad
 
 
 def _rel(a, b):

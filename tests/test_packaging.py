@@ -3,6 +3,7 @@ and transformers looks for it): importing everything side by side must still wor
 
 from __future__ import annotations
 
+import importlib.util
 import subprocess
 import sys
 from pathlib import Path
@@ -11,13 +12,17 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def test_our_packages_are_the_ones_imported():
-    import bench
     import kernels
     import models
 
-    for module in (kernels, models, bench):
+    for module in (kernels, models):
         assert Path(module.__file__).resolve().is_relative_to(REPO), module.__file__
     assert hasattr(kernels, "dense_forward")
+    # the suites' own packages (``bench`` is a PyPI name too): found here, not imported
+    # (tests/ imports nothing of the other suites, tests/test_floors.py)
+    for name in ("bench", "parity", "tests"):
+        origin = importlib.util.find_spec(name).origin
+        assert Path(origin).resolve().is_relative_to(REPO / name), origin
 
 
 def test_transformers_and_every_framework_import_beside_ours():

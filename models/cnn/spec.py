@@ -39,7 +39,7 @@ from models._spec import NAN_IN_MAX_POOL, NAN_RELU_GRADIENT, Spec, check_dtype
 @dataclasses.dataclass(frozen=True)
 class CNNSpec(Spec):
     name = "cnn"
-    #: the parity suite's small config and batch sizes (parity/cases.py)
+    #: the parity suite's small config and batch sizes (mlsandbox/testing/cases.py)
     parity = {"config": {"image_size": 16}, "sizes": (1, 3)}  # 28x28: test_conv_networks
     conventions = (NAN_IN_MAX_POOL, NAN_RELU_GRADIENT)
 

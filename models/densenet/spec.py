@@ -34,7 +34,7 @@ from models._spec import NAN_RELU_GRADIENT, Convention, Objective, Penalty, Spec
 @dataclasses.dataclass(frozen=True)
 class DenseNetSpec(Spec):
     name = "densenet"
-    #: the parity suite's small config and batch sizes (parity/cases.py)
+    #: the parity suite's small config and batch sizes (mlsandbox/testing/cases.py)
     parity = {"config": {"batchnorm": True, "l2": 1e-3}, "sizes": (1, 7, 32)}
     n_classes = 10
 

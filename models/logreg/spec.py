@@ -43,7 +43,7 @@ def n_strength(C: float) -> float:
 @dataclasses.dataclass(frozen=True)
 class LogRegSpec(Spec):
     name = "logreg"
-    #: the parity suite's small config and batch sizes (parity/cases.py)
+    #: the parity suite's small config and batch sizes (mlsandbox/testing/cases.py)
     parity = {"config": {"n_in": 30, "n_classes": 2, "C": 0.5}, "sizes": (1, 7, 569)}
     conventions = (
         Convention(

@@ -32,7 +32,7 @@ from models._spec import NAN_RELU_GRADIENT, Spec, check_dtype
 @dataclasses.dataclass(frozen=True)
 class MLPSpec(Spec):
     name = "mlp"
-    #: the parity suite's small config and batch sizes (parity/cases.py)
+    #: the parity suite's small config and batch sizes (mlsandbox/testing/cases.py)
     parity = {"config": {"n_in": 784}, "sizes": (1, 7, 256)}
     conventions = (NAN_RELU_GRADIENT,)
 

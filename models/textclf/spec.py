@@ -40,7 +40,7 @@ from models._spec import (NAN_RELU_GRADIENT, Convention, Objective, Spec, check_
 @dataclasses.dataclass(frozen=True)
 class TextClfSpec(Spec):
     name = "textclf"
-    #: the parity suite's small config and batch sizes (parity/cases.py)
+    #: the parity suite's small config and batch sizes (mlsandbox/testing/cases.py)
     parity = {"config": {"vocab_size": 50, "seq_len": 12, "dropout_rate": 0.2},
               "sizes": (1, 7, 32)}
     n_classes = 2

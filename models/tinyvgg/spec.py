@@ -39,7 +39,7 @@ LAYERS = ("conv1", "conv2", "conv3", "conv4")
 @dataclasses.dataclass(frozen=True)
 class TinyVGGSpec(Spec):
     name = "tinyvgg"
-    #: the parity suite's small config and batch sizes (parity/cases.py)
+    #: the parity suite's small config and batch sizes (mlsandbox/testing/cases.py)
     parity = {"config": {"image_size": 20}, "sizes": (1, 3)}  # 64x64: test_conv_networks
     conventions = (NAN_IN_MAX_POOL, NAN_RELU_GRADIENT)
 

@@ -17,7 +17,9 @@ import pytest
 
 import models
 
+#: the dtypes every parity cell runs in (the one definition; tests/test_floors.py checks)
 DTYPES = ("float64", "float32")
+#: the backends compared with the NumPy reference: every registered backend but NumPy
 PEERS = tuple(b for b in models.BACKENDS if b != "numpy")
 
 #: network -> {"config": the small config of the parity runs, "sizes": batch sizes to

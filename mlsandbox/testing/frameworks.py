@@ -3,7 +3,8 @@
 ``vjp(framework, fn, inputs, cotangent) -> (output, grads)``: ``fn`` is written with that
 framework's ops and takes framework tensors; ``inputs`` are NumPy arrays (the ones to
 differentiate) and ``cotangent`` has the output's shape.  Integer inputs (labels) are
-passed through ``consts`` and not differentiated.
+passed through ``consts`` and not differentiated.  TensorFlow's gradient of a gather (an
+``IndexedSlices``) is made dense before it is read.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ def vjp(framework: str, fn, inputs, cotangent, consts=()):
         with tf.GradientTape() as tape:
             out = fn(*xs, *[tf.constant(c) for c in consts])
         grads = tape.gradient(out, xs, output_gradients=tf.constant(cotangent, dtype=out.dtype))
-        return out.numpy(), [g.numpy() for g in grads]
+        return out.numpy(), [tf.convert_to_tensor(g).numpy() for g in grads]
     raise ValueError(f"unknown framework {framework!r}; expected one of {FRAMEWORKS}")
 
 
