@@ -16,7 +16,11 @@ For logits ``z = x W + b`` the chain rule is linear in the parameters, so the He
 the mean loss in ``θ = [W; b]`` (``W`` (d, k) stacked over ``b`` (1, k); flattened row-major,
 index ``a·k + c``) is ``H[(a,c),(a',c')] = Σ_n x̃_na x̃_na' S_n[c,c']`` with ``x̃ = [x, 1]``
 and ``S_n`` the per-example logit Hessian above (already divided by n):
-:func:`linear_logit_hessian`.
+:func:`linear_logit_hessian`; its product with a vector, without forming it, is
+:func:`linear_logit_hessp` (``Hv = X̃ᵀ (S ⊙ (X̃ V))``: two products with x).
+
+``x`` may be a ``scipy.sparse`` matrix (CSR) in :func:`logistic_objective` and
+:func:`linear_logit_hessp`: only ``x @ M`` and ``x.T @ M`` are taken, never a dense copy.
 """
 
 from __future__ import annotations
@@ -88,6 +92,32 @@ def linear_logit_hessian(x: np.ndarray, s: np.ndarray, bias: bool = True) -> np.
     return h.reshape(m, m)
 
 
+def linear_logit_hessp(x, s: np.ndarray, v_kernel: np.ndarray, v_bias=None):
+    """``H v`` for the Hessian of :func:`linear_logit_hessian` (without the penalty),
+    ``v = [V_kernel (d, k); v_bias (k,)]``: ``dZ = x V + v_b``, ``T_n = S_n dZ_n``,
+    ``(xᵀ T, Σ_n T_n)``.  ``s`` is (n, k, k) or, cheaper, the per-example pieces of
+    :func:`logit_hessian_factors`.  Returns ``(hv_kernel, hv_bias or None)``."""
+    dz = x @ v_kernel
+    if v_bias is not None:
+        dz = dz + v_bias
+    if isinstance(s, tuple):           # sigmoid weights (n,), or softmax p (n, k) / n
+        kind, a = s
+        t = a[:, None] * dz if kind == "sigmoid" else a * dz - a * (
+            (a * dz).sum(1, keepdims=True) * a.shape[0])
+    else:
+        t = np.einsum("nkl,nl->nk", s, dz)
+    return x.T @ t, (t.sum(0) if v_bias is not None else None)
+
+
+def logit_hessian_factors(cache, k: int):
+    """The per-example logit Hessians of the mean loss, factored for
+    :func:`linear_logit_hessp`: ``("sigmoid", p(1-p)/n)`` or ``("softmax", p/n)`` (then
+    ``S_n dz = (p ⊙ dz - p (p·dz)) / n``), O(n k) instead of the (n, k, k) array."""
+    p, _ = cache
+    n = p.shape[0]
+    return ("sigmoid", p * (1 - p) / n) if k == 1 else ("softmax", p / n)
+
+
 def l2_strength(C: float, n: int) -> float:
     """λ of the penalty ``λ Σ w²`` (:func:`kernels.regularization.l2_penalty_forward`,
     the one L2 convention here) that makes the mean loss of ``n`` examples plus it
@@ -95,8 +125,8 @@ def l2_strength(C: float, n: int) -> float:
     return 1.0 / (2.0 * C * n)
 
 
-def logistic_objective(kernel, bias, x, y, C, hessian=False):
-    """Penalized mean logistic loss of a linear model: ``(L, dW, db[, H])``.
+def logistic_objective(kernel, bias, x, y, C, hessian=False, hessp=False):
+    """Penalized mean logistic loss of a linear model: ``(L, dW, db[, H][, hessp])``.
 
     ``z = x W + b`` (``kernel`` (d, k), ``bias`` (k,) or None for no intercept: then
     ``db`` is None and H is dk x dk; k = 1: sigmoid cross-entropy on ``z[:, 0]``,
@@ -106,6 +136,10 @@ def logistic_objective(kernel, bias, x, y, C, hessian=False):
     come first; the intercept is not penalized).  Newton's method on this is the
     classical track's NumPy solver; the logistic-regression network is the same
     objective (its spec declares the penalty).
+
+    ``hessp=True`` appends ``hessp(v_kernel, v_bias) -> (hv_kernel, hv_bias)``, the
+    product with H (penalty included) at this point, for Newton-CG; ``x`` may then be
+    scipy.sparse (``hessian=True`` needs a dense x: it forms the (d'k)² matrix).
     """
     n, k = x.shape[0], kernel.shape[1]
     lam = l2_strength(C, n)
@@ -117,12 +151,18 @@ def logistic_objective(kernel, bias, x, y, C, hessian=False):
         loss, c_loss = softmax_cross_entropy_forward(z, y)
         dz = softmax_cross_entropy_backward(1.0, c_loss)
     penalty, c_l2 = l2_penalty_forward(kernel, lam)
-    _, dw, db = dense_backward(dz, c_dense)
+    _, dw, db = dense_backward(dz, c_dense, need_dx=False)
     out = (loss + penalty, dw + l2_penalty_backward(1.0, c_l2), db)
+    if hessp:
+        factors = logit_hessian_factors(c_loss, k)
+
+        def product(v_kernel, v_bias=None):
+            hw, hb = linear_logit_hessp(x, factors, v_kernel, v_bias)
+            return hw + l2_penalty_backward(1.0, (v_kernel, lam)), hb
     if not hessian:
-        return out
+        return out + (product,) if hessp else out
     s = sigmoid_cross_entropy_hessian(c_loss) if k == 1 else softmax_cross_entropy_hessian(c_loss)
     h = linear_logit_hessian(x, s, bias=bias is not None)
     d_w = kernel.size
     h[np.arange(d_w), np.arange(d_w)] += 2.0 * lam
-    return out + (h,)
+    return out + (h, product) if hessp else out + (h,)

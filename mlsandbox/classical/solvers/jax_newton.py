@@ -21,7 +21,8 @@ import functools
 import numpy as np
 
 from kernels.logistic import l2_strength
-from mlsandbox.classical.solvers.newton import ARMIJO, F_ROUNDING, MAX_HALVINGS, split
+from mlsandbox.classical.solvers.newton import (ARMIJO, F_ROUNDING, MAX_HALVINGS, newton_cg,
+                                                null_direction, split)
 from models.frameworks import load_jax
 
 jax, jnp = load_jax()
@@ -164,3 +165,57 @@ def fit_batched(X, y, weights, C, n_out, *, fit_intercept=True, tol=1e-8, max_it
     coef = np.ascontiguousarray(np.swapaxes(theta[:, :d], 1, 2))
     intercept = theta[:, d] if fit_intercept else np.zeros((B, n_out))
     return coef, intercept, np.asarray(it), np.asarray(ok)
+
+
+# -- Newton-CG on sparse X --------------------------------------------------------------
+#
+# X is a ``jax.experimental.sparse.BCOO`` matrix; the objective is ``_objective`` itself
+# (``X @ W`` is a BCOO-dense product).  f, g (``jax.value_and_grad``) and the
+# Hessian-vector product (forward-over-reverse: ``jax.jvp`` of ``jax.grad``) are jitted
+# separately and driven by the shared NumPy loop ``newton.newton_cg``.  A product costs
+# about two gradients (the jvp re-runs the forward and backward sparse products with
+# their tangents); ``jax.linearize`` would keep the forward, but its linear function
+# cannot leave a ``jit``.  Shapes and nnz are compiled once per problem.
+
+@functools.lru_cache(maxsize=None)
+def _cg_functions(k: int, fit_intercept: bool):
+    def f(theta, X, y, w, C):
+        return _objective(theta.reshape(-1, k), X, y, w, C, k, fit_intercept)
+
+    grad = jax.grad(f)
+
+    def hvp(theta, v, X, y, w, C):
+        return jax.jvp(lambda t: grad(t, X, y, w, C), (theta,), (v,))[1]
+
+    return jax.jit(f), jax.jit(jax.value_and_grad(f)), jax.jit(hvp)
+
+
+def fit_cg(X, y, n_out, *, C, fit_intercept, tol, max_iter):
+    """Newton-CG; ``X`` scipy.sparse CSR float64 (canonical: sorted unique indices)."""
+    from jax.experimental import sparse
+
+    coo = X.tocoo()
+    n, d = X.shape
+    Xj = sparse.BCOO((jnp.asarray(coo.data),
+                      jnp.asarray(np.stack([coo.row, coo.col], 1).astype(np.int32))),
+                     shape=(n, d), indices_sorted=True, unique_indices=True)
+    yj = jnp.asarray(np.asarray(y), dtype=jnp.int64 if n_out > 1 else jnp.float64)
+    w = jnp.ones(n)
+    c = jnp.float64(C)
+    value, value_grad, hvp = _cg_functions(n_out, bool(fit_intercept))
+
+    def fun(theta):
+        return float(value(theta, Xj, yj, w, c))
+
+    def fun_grad_hessp(theta):
+        t = jnp.asarray(theta)
+        f, g = value_grad(t, Xj, yj, w, c)
+
+        def hessp(v):
+            return np.asarray(hvp(t, jnp.asarray(v), Xj, yj, w, c))
+        return float(f), np.asarray(g), hessp
+
+    theta, n_iter, ok = newton_cg(fun, fun_grad_hessp, np.zeros((d + fit_intercept) * n_out),
+                                  tol=tol, max_iter=max_iter,
+                                  null=null_direction(d, n_out, fit_intercept))
+    return (*split(theta, d, n_out, fit_intercept), n_iter, ok)

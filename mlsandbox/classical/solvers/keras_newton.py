@@ -9,6 +9,13 @@ the reference in ``parity/test_logreg.py::test_hessian``).
 The function is traced once per (binary?, fit_intercept) with ``None`` dimensions, so new
 data shapes cost no retracing.  The loop is the shared
 :func:`mlsandbox.classical.solvers.newton.newton`.
+
+:func:`fit_cg` (Newton-CG, :func:`mlsandbox.classical.solvers.newton.newton_cg`) takes X
+as ``tf.sparse.SparseTensor``: the same ``objective`` and Keras losses, ``keras.ops.matmul``
+dispatching to ``tf.sparse.sparse_dense_matmul`` (whose gradient is again a sparse
+product, so it has a second derivative).  The Hessian-vector product is the gradient of
+``⟨g, v⟩`` under nested tapes, one ``tf.function`` with ``None`` dimensions (traced once
+per (k, fit_intercept)); each product re-runs the forward pass (four sparse products).
 """
 
 from __future__ import annotations
@@ -18,7 +25,7 @@ import functools
 import numpy as np
 
 from kernels.logistic import l2_strength
-from mlsandbox.classical.solvers.newton import newton, null_direction, split
+from mlsandbox.classical.solvers.newton import newton, newton_cg, null_direction, split
 from models.frameworks import load_keras
 
 keras, tf = load_keras()
@@ -80,4 +87,61 @@ def fit(X, y, n_out, *, C, fit_intercept, tol, max_iter):
     theta, n_iter, ok = newton(fun, fun_grad_hess, np.zeros((d + fit_intercept) * k),
                                tol=tol, max_iter=max_iter,
                                null=null_direction(d, k, fit_intercept))
+    return (*split(theta, d, k, fit_intercept), n_iter, ok)
+
+
+@functools.lru_cache(maxsize=None)
+def _cg_functions(k: int, fit_intercept: bool):
+    spec = [tf.TensorSpec([None], tf.float64), tf.SparseTensorSpec([None, None], tf.float64),
+            tf.TensorSpec([None], tf.float64 if k == 1 else tf.int64),
+            tf.TensorSpec([], tf.float64)]
+
+    @tf.function(input_signature=spec)
+    def value(theta, x, y, C):
+        return objective(theta, x, y, C, k, fit_intercept)
+
+    @tf.function(input_signature=spec)
+    def value_grad(theta, x, y, C):
+        with tf.GradientTape() as tape:
+            tape.watch(theta)
+            f = objective(theta, x, y, C, k, fit_intercept)
+        return f, tape.gradient(f, theta)
+
+    @tf.function(input_signature=spec[:1] + spec)
+    def hvp(v, theta, x, y, C):
+        with tf.GradientTape() as outer:
+            outer.watch(theta)
+            with tf.GradientTape() as inner:
+                inner.watch(theta)
+                f = objective(theta, x, y, C, k, fit_intercept)
+            gv = tf.reduce_sum(inner.gradient(f, theta) * v)
+        return outer.gradient(gv, theta)
+
+    return value, value_grad, hvp
+
+
+def fit_cg(X, y, n_out, *, C, fit_intercept, tol, max_iter):
+    """Newton-CG; ``X`` scipy.sparse CSR float64 (canonical, so row-major ordered)."""
+    coo = X.tocoo()
+    x = tf.sparse.SparseTensor(np.stack([coo.row, coo.col], 1).astype(np.int64),
+                               coo.data, coo.shape)
+    yt = tf.constant(np.asarray(y).astype(np.float64 if n_out == 1 else np.int64))
+    c = tf.constant(C, tf.float64)
+    d, k = X.shape[1], n_out
+    value, value_grad, hvp = _cg_functions(k, bool(fit_intercept))
+
+    def fun(theta):
+        return float(value(tf.constant(theta), x, yt, c))
+
+    def fun_grad_hessp(theta):
+        t = tf.constant(theta)
+        f, g = value_grad(t, x, yt, c)
+
+        def hessp(v):
+            return hvp(tf.constant(v), t, x, yt, c).numpy()
+        return float(f), g.numpy(), hessp
+
+    theta, n_iter, ok = newton_cg(fun, fun_grad_hessp, np.zeros((d + fit_intercept) * k),
+                                  tol=tol, max_iter=max_iter,
+                                  null=null_direction(d, k, fit_intercept))
     return (*split(theta, d, k, fit_intercept), n_iter, ok)
