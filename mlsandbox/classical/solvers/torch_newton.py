@@ -22,6 +22,7 @@ built once (and is itself that Function, so the graph of g differentiates again)
 from __future__ import annotations
 
 import contextlib
+import warnings
 
 import numpy as np
 
@@ -48,10 +49,14 @@ class SparseMatmul(torch.autograd.Function):
 
 
 def _csr(A):
-    return torch.sparse_csr_tensor(torch.from_numpy(A.indptr.astype(np.int64)),
-                                   torch.from_numpy(A.indices.astype(np.int64)),
-                                   torch.from_numpy(A.data.copy()), size=A.shape,
-                                   dtype=torch.float64, check_invariants=False)
+    """scipy CSR -> torch CSR (its "beta state" warning silenced: the products used here,
+    CSR times dense, are the long-supported part)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
+        return torch.sparse_csr_tensor(torch.from_numpy(A.indptr.astype(np.int64)),
+                                       torch.from_numpy(A.indices.astype(np.int64)),
+                                       torch.from_numpy(A.data.copy()), size=A.shape,
+                                       dtype=torch.float64, check_invariants=False)
 
 
 def objective(theta, x, y, C, k: int, fit_intercept: bool):
