@@ -16,7 +16,12 @@ this adapter passes the learning rate as a float64 schedule, which keeps it exac
 Train mode is Keras's own ``training=True``; dropout masks are injected into the
 :class:`Dropout` layers (a ``keras.layers.Dropout``) by layer name, as ``tf.function``
 arguments so a new mask per step does not retrace.  Variables whose Keras path differs
-from the canonical name are listed by the network in ``NAMES = {canonical: keras path}``.
+from the canonical name are listed by the network in ``NAMES = {canonical: keras path}``
+(a tied copy, ``spec.tied()``, names its source's variable: one variable, read and written
+under both names), and variables stored in another layout than the canonical one in
+``LAYOUT = {canonical: permutation}`` (``(1, 0)``: a Keras ``Dense`` kernel (in, out)
+holding a canonical (out, in) weight); this adapter applies it to parameters, gradients
+and optimizer slots both ways.
 """
 
 from __future__ import annotations
@@ -52,6 +57,8 @@ class KerasNetwork(Network):
     FORMS = {"momentum_form": ("keras",), "eps_hat": (True,), "eps_in_sqrt": (True,)}
     module: type = None
     NAMES: dict[str, str] = {}
+    #: canonical name -> the permutation taking the canonical array to the Keras variable
+    LAYOUT: dict[str, tuple[int, ...]] = {}
 
     #: Set to False to let Keras keep its float32 learning-rate variable and its
     #: float32-rounded hyperparameters (for the test that measures the difference).
@@ -118,11 +125,22 @@ class KerasNetwork(Network):
                            f"{sorted(by_path)}")
         return out
 
+    def to_keras(self, name: str, a) -> np.ndarray:
+        """The canonical array ``a`` of parameter ``name`` in its Keras variable's layout."""
+        perm = self.LAYOUT.get(name)
+        return np.asarray(a) if perm is None else np.transpose(a, perm)
+
+    def from_keras(self, name: str, a) -> np.ndarray:
+        """The inverse of :meth:`to_keras`: a Keras value (variable, gradient, optimizer
+        slot) of parameter ``name`` in the canonical layout."""
+        perm = self.LAYOUT.get(name)
+        return np.array(a) if perm is None else np.array(np.transpose(a, np.argsort(perm)))
+
     def _load(self, params, model=None):
         model = model or self.model(np.asarray(next(iter(params.values()))).dtype.name)
         variables = self.variables(model)
         for k, v in params.items():
-            variables[k].assign(np.asarray(v))
+            variables[k].assign(self.to_keras(k, v))
         return model
 
     def to_native(self, params):
@@ -130,7 +148,7 @@ class KerasNetwork(Network):
 
     def from_native(self, native):
         variables = self.variables(native)
-        return {k: np.array(variables[k].numpy()) for k in self.spec.param_shapes()}
+        return {k: self.from_keras(k, variables[k].numpy()) for k in self.spec.param_shapes()}
 
     def dropouts(self, model) -> dict:
         return {layer.name: layer for layer in model._flatten_layers()
@@ -185,7 +203,8 @@ class KerasNetwork(Network):
                     loss = loss + self.constant(p.strength, logits.dtype) / n * term
         return loss
 
-    def constant(self, v: float, dtype):
+    @staticmethod
+    def constant(v: float, dtype):
         """``v`` as a tensor of ``dtype`` (exact in float64: no float32 constant between)."""
         dtype = keras.backend.standardize_dtype(dtype)
         return keras.ops.convert_to_tensor(np.asarray(v, dtype=dtype))
@@ -216,7 +235,8 @@ class KerasNetwork(Network):
         grads = tape.gradient(loss, [variables[k] for k in names])
         # an embedding's gradient comes as IndexedSlices (rows and values): densified,
         # repeated ids summed
-        return loss.numpy(), {k: tf.convert_to_tensor(g).numpy() for k, g in zip(names, grads)}
+        return loss.numpy(), {k: self.from_keras(k, tf.convert_to_tensor(g).numpy())
+                              for k, g in zip(names, grads)}
 
     def learning_rate(self, lr, dtype: str):
         """A float, or a Keras ``LearningRateSchedule`` for a :mod:`kernels.schedules`
@@ -289,12 +309,12 @@ class KerasNetwork(Network):
             for k, var in zip(names, slots):
                 if prefix == "momentum":
                     if f"velocity/{k}" in state:
-                        var.assign(np.asarray(state[f"velocity/{k}"]))
+                        var.assign(self.to_keras(k, state[f"velocity/{k}"]))
                     else:
                         lr = schedules.lr_at(hyper["lr"], step)
-                        var.assign(-lr * np.asarray(state[f"momentum/{k}"]))
+                        var.assign(-lr * self.to_keras(k, state[f"momentum/{k}"]))
                 else:
-                    var.assign(np.asarray(state[prefix + k]))
+                    var.assign(self.to_keras(k, state[prefix + k]))
 
     def get_opt_state(self, opt, name: str, hyper: dict, wanted) -> dict:
         step = int(opt.iterations.numpy())
@@ -302,7 +322,7 @@ class KerasNetwork(Network):
         names = self.spec.trainable()
         for prefix, slots in self._slots(opt, name).items():
             for k, var in zip(names, slots):
-                a = np.array(var.numpy())
+                a = self.from_keras(k, var.numpy())
                 if prefix == "momentum":
                     if f"velocity/{k}" in wanted:
                         out[f"velocity/{k}"] = a

@@ -81,7 +81,8 @@ OTHER_ACTS = {"gelu_new": "the tanh approximation", "gelu_pytorch_tanh": "the ta
               "gelu_fast": "a tanh approximation", "quick_gelu": "x·sigmoid(1.702x)",
               "relu": "ReLU", "silu": "SiLU", "swish": "SiLU", "tanh": "tanh"}
 
-#: mask fill, GELU form, eps, tied decoder, position ids, SDPA (docs/bert.md has them all)
+#: mask fill, GELU form, eps, tied decoder, position ids, SDPA, Keras's GELU and
+#: attention (docs/bert.md has them all)
 CONVENTIONS = (
     Convention(
         topic="GELU form",
@@ -118,6 +119,28 @@ CONVENTIONS = (
         size="MiniLM last hidden state, relative: 6.4e-7 (float32), 7.4e-16 (float64); "
              "1.1 on a sequence of padding only (test_convention_sdpa_vs_eager)",
         setting="the comparisons pin attn_implementation='eager'"),
+    Convention(
+        topic="Keras exact GELU in float64",
+        frameworks="keras.ops.gelu(approximate=False), keras.activations.gelu "
+                   "(TensorFlow's tf.nn.gelu) vs HF 'gelu' (torch F.gelu), the reference",
+        difference="TensorFlow multiplies x by 1/√2 rounded to float32 before the erf",
+        size="5.0e-9 per activation; MiniLM float64: last hidden state 1.4e-8, pooler "
+             "3.4e-9, MLM logits 3.0e-8, gradients 2.3e-8 relative; float32 unaffected "
+             "(parity/test_bert_keras.py::test_convention_keras_exact_gelu_float64)",
+        setting="the Keras port writes x·½(1 + erf(x/√2)) with keras.ops.erf and the "
+                "constants in x's dtype"),
+    Convention(
+        topic="keras.layers.MultiHeadAttention",
+        frameworks="Keras's MultiHeadAttention vs HF eager attention (and ours)",
+        difference="it scales q by 1/√dh cast to float64 through float32 "
+                   "(ops.cast of a Python float); with dropout > 0 it gives a row whose keys "
+                   "are all padding weights 0 (a zero context; eager: uniform weights); its "
+                   "dropout is an inner layer no mask reaches",
+        size="float64, 12 heads of 32 (MiniLM's): 1.2e-8 relative on the attention output "
+             "of real tokens; 0.63 on a sequence of padding only (with dropout) "
+             "(parity/test_bert_keras.py::test_convention_keras_multi_head_attention)",
+        setting="the Keras port writes the attention from keras.ops: scores · dh^-½ in the "
+                "scores' dtype, + finfo(dtype).min at padded keys, softmax, dropout, · V"),
     Convention(
         topic="position ids",
         frameworks="legacy checkpoints (transformers < 4.31, MiniLM's) vs transformers 5",
