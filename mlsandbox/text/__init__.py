@@ -21,11 +21,14 @@ Public API::
     vectorize(texts, vocab, length) -> (n, length) int64
     TfidfVectorizer(backend="numpy" | "jax", **sklearn_params)
     KERAS_CONVENTIONS                        # where Keras's TextVectorization differs
+    mask_tokens(input_ids, attention_mask, special_ids=, mask_id=, vocab_size=,
+                mlm_probability=0.15, seed=, step=) -> (masked ids, labels)   # BERT 80/10/10
 
 The datasets (IMDB, Rotten Tomatoes, the shipped corpus) are in :mod:`mlsandbox.data`.
 """
 
 from mlsandbox.text.conventions import KERAS_CONVENTIONS
+from mlsandbox.text.mlm import mask_tokens
 from mlsandbox.text.tfidf import BACKENDS, TfidfVectorizer
 from mlsandbox.text.tokenize import (PUNCTUATION, standardize, tf_standardize, tokenize,
                                      tokenize_many)
@@ -34,5 +37,5 @@ from mlsandbox.text.vocab import OOV_ID, OOV_TOKEN, PAD_ID, PAD_TOKEN, Vocabular
 __all__ = [
     "tokenize", "tokenize_many", "standardize", "tf_standardize", "PUNCTUATION",
     "Vocabulary", "vectorize", "PAD_ID", "OOV_ID", "PAD_TOKEN", "OOV_TOKEN",
-    "TfidfVectorizer", "BACKENDS", "KERAS_CONVENTIONS",
+    "TfidfVectorizer", "BACKENDS", "KERAS_CONVENTIONS", "mask_tokens",
 ]
