@@ -12,6 +12,7 @@ pytest-benchmark times compute, not dispatch.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -38,9 +39,11 @@ def machine_info(backend: str) -> dict:
 
 
 def forward(net, params, x):
-    """``fn()`` computing the eval-mode logits of ``x`` (no gradient)."""
+    """``fn()`` computing the eval-mode logits of ``x`` (no gradient): the input array,
+    or a dict of the spec's inputs (BERT's ``input_ids``, ``attention_mask``, ...)."""
     t = net.trainer(params, "sgd", lr=0.0)
-    b = t.put({"x": x}, labels=False)
+    inputs = {k: x[k] for k in net.spec.inputs()} if isinstance(x, Mapping) else {"x": x}
+    b = t.put(inputs, labels=False)
     fn = lambda: t.predict(b)  # noqa: E731 - the trainer's predict blocks until ready
     fn()
     return fn

@@ -4,7 +4,13 @@ The module is split once into its graph definition; every call merges that graph
 nested dict of canonical params (``"dense1.kernel"`` -> ``{"dense1": {"kernel": ...}}``),
 so the same jitted function serves any params of the same dtype.  Where nnx names a
 variable differently from the canonical table (batch norm's ``scale``/``mean``), the
-network lists it in ``NAMES = {canonical: nnx path}``.  Train mode is nnx's own
+network lists it in ``NAMES = {canonical: nnx path}``; where nnx holds the canonical
+array with its axes permuted (``nnx.Linear``'s kernel (in, out) for a table in torch's
+(out, in)), in ``PERMS = {canonical: permutation}``: applied once when params go in,
+undone when params, gradients or optimizer state come out, so a step never transposes.
+A tied copy (``spec.tied()``) has no variable of its own: the module uses the source
+where the copy is used (JAX's autodiff then sums both uses), and the copy comes out
+equal to its source.  Train mode is nnx's own
 ``module.train()`` (dropout active, batch statistics); the updated ``nnx.BatchStat``
 values come back from the loss as auxiliary output, since the merged module is
 temporary.
@@ -84,6 +90,8 @@ class JaxNetwork(Network):
     FORMS = {"momentum_form": ("torch",), "eps_hat": (False,), "eps_in_sqrt": (True, False)}
     module: type = None
     NAMES: dict[str, str] = {}
+    #: canonical name -> the axis permutation nnx's variable holds (module docstring)
+    PERMS: dict[str, tuple[int, ...]] = {}
 
     def __init__(self, spec):
         super().__init__(spec)
@@ -180,12 +188,30 @@ class JaxNetwork(Network):
         return self._flat(pure)
 
     def _tree(self, params):
-        return nest({self.NAMES.get(k, k): jnp.asarray(v) for k, v in params.items()})
+        """Nested nnx variables of canonical ``params`` (renamed, permuted; tied copies
+        dropped, the module reads their sources)."""
+        tied = self.spec.tied()
+        return nest({self.NAMES.get(k, k): self._native_array(k, v)
+                     for k, v in params.items() if k not in tied})
+
+    def _native_array(self, k, v):
+        v = jnp.asarray(v)
+        return jnp.transpose(v, self.PERMS[k]) if k in self.PERMS else v
 
     def _flat(self, tree, names=None) -> dict:
+        """Canonical arrays of ``names`` (default: the whole table) found in the nested
+        ``tree``; a tied copy is read from its source."""
         flat = flatten(tree)
-        return {k: flat[self.NAMES.get(k, k)] for k in (names or self.spec.param_shapes())
-                if self.NAMES.get(k, k) in flat}
+        tied = self.spec.tied()
+        out = {}
+        for k in (names or self.spec.param_shapes()):
+            src = tied.get(k, k)
+            path = self.NAMES.get(src, src)
+            if path in flat:
+                v = flat[path]
+                out[k] = jnp.transpose(v, np.argsort(self.PERMS[src])) if src in self.PERMS \
+                    else v
+        return out
 
     def _split(self, params):
         """Nested trainable params and nested state (batch stats)."""
