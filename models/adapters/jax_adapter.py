@@ -6,7 +6,7 @@ so the same jitted function serves any params of the same dtype.  Where nnx name
 variable differently from the canonical table (batch norm's ``scale``/``mean``), the
 network lists it in ``NAMES = {canonical: nnx path}``; where nnx holds the canonical
 array with its axes permuted (``nnx.Linear``'s kernel (in, out) for a table in torch's
-(out, in)), in ``PERMS = {canonical: permutation}``: applied once when params go in,
+(out, in)), in ``LAYOUT = {canonical: permutation}``: applied once when params go in,
 undone when params, gradients or optimizer state come out, so a step never transposes.
 A tied copy (``spec.tied()``) has no variable of its own: the module uses the source
 where the copy is used (JAX's autodiff then sums both uses), and the copy comes out
@@ -90,8 +90,9 @@ class JaxNetwork(Network):
     FORMS = {"momentum_form": ("torch",), "eps_hat": (False,), "eps_in_sqrt": (True, False)}
     module: type = None
     NAMES: dict[str, str] = {}
-    #: canonical name -> the axis permutation nnx's variable holds (module docstring)
-    PERMS: dict[str, tuple[int, ...]] = {}
+    #: canonical name -> the axis permutation nnx's variable holds (module docstring; the
+    #: Keras adapter's LAYOUT is the same table)
+    LAYOUT: dict[str, tuple[int, ...]] = {}
 
     def __init__(self, spec):
         super().__init__(spec)
@@ -196,7 +197,7 @@ class JaxNetwork(Network):
 
     def _native_array(self, k, v):
         v = jnp.asarray(v)
-        return jnp.transpose(v, self.PERMS[k]) if k in self.PERMS else v
+        return jnp.transpose(v, self.LAYOUT[k]) if k in self.LAYOUT else v
 
     def _flat(self, tree, names=None) -> dict:
         """Canonical arrays of ``names`` (default: the whole table) found in the nested
@@ -209,7 +210,7 @@ class JaxNetwork(Network):
             path = self.NAMES.get(src, src)
             if path in flat:
                 v = flat[path]
-                out[k] = jnp.transpose(v, np.argsort(self.PERMS[src])) if src in self.PERMS \
+                out[k] = jnp.transpose(v, np.argsort(self.LAYOUT[src])) if src in self.LAYOUT \
                     else v
         return out
 

@@ -1,7 +1,7 @@
 """BERT, JAX/Flax (nnx): ``nnx.Linear``, ``nnx.Embed`` and ``nnx.LayerNorm`` modules laid
 out and named as Hugging Face's, so that an nnx path is the canonical key with nnx's leaf
 name (``kernel``, ``embedding``, ``scale``), listed in ``NAMES``; dense kernels are the
-canonical (out, in) weights transposed once on the way in (``PERMS``).
+canonical (out, in) weights transposed once on the way in (``LAYOUT``).
 
 What is pinned to match Hugging Face's eager BERT (docs/bert.md, "JAX port"):
 
@@ -251,7 +251,7 @@ class Network(BertOutputs, JaxNetwork):
         tied = spec.tied()
         layout = {k: native_name(k) for k in spec.param_shapes() if k not in tied}
         self.NAMES = {k: path for k, (path, _) in layout.items() if path != k}
-        self.PERMS = {k: perm for k, (_, perm) in layout.items() if perm is not None}
+        self.LAYOUT = {k: perm for k, (_, perm) in layout.items() if perm is not None}
 
     def _encode(self, params, batch):
         def encode(tree, inputs):
