@@ -99,3 +99,31 @@ def test_train_mode_with_injected_masks_equals_reference(name, backend, dtype):
     got_loss, got = net.loss_and_grads(params, batch, train=True)
     assert_close(got_loss, want_loss, tolerance(dtype), f"{what} loss")
     assert_close(got, want, tolerance(dtype, "grad"), f"{what} gradients")
+
+
+@pytest.mark.jax
+def test_convention_flax_layernorm_fast_variance():
+    """``nnx.LayerNorm`` defaults to the one-pass variance E[x²] - E[x]², which cancels
+    when the mean is large against the spread (here 3.0 against 0.05): 4.9e-4 off the
+    reference in float32 (beyond the 1e-5 tolerance), 8.6e-13 in float64 (within 1e-10,
+    but 100x the two-pass error); the two-pass form the JAX BERT uses
+    (``use_fast_variance=False``) is 2.2e-6 and 5.9e-15."""
+    import numpy as np
+
+    from kernels.transformer import layernorm_forward
+    from models.frameworks import load_flax
+
+    _, jnp, nnx, _ = load_flax()
+    x64 = np.random.default_rng(0).normal(3.0, 0.05, size=(8, 128, 384))
+    want = layernorm_forward(x64, np.ones(384), np.zeros(384), eps=1e-12)[0]
+    err = {}
+    for dtype in DTYPES:
+        for fast in (True, False):
+            ln = nnx.LayerNorm(384, epsilon=1e-12, use_fast_variance=fast, dtype=dtype,
+                               param_dtype=dtype, rngs=nnx.Rngs(0))
+            got = np.asarray(ln(jnp.asarray(x64.astype(dtype))), dtype=np.float64)
+            err[dtype, fast] = float(np.max(np.abs(got - want)) / max(1.0, np.max(np.abs(want))))
+    for dtype in DTYPES:
+        assert err[dtype, False] <= tolerance(dtype), err
+        assert err[dtype, True] > 10 * err[dtype, False], err     # measurably worse
+    assert err["float32", True] > tolerance("float32"), err        # and past parity
