@@ -103,7 +103,8 @@ class Report:
         self._tmp: Path | None = None
 
     def __enter__(self) -> "Report":
-        from mlsandbox.data.sources import process_umask, sweep_stale
+        from kernels.fsutil import process_umask
+        from mlsandbox.data.sources import sweep_stale
 
         self.out_dir = check_out_dir(self.out_dir)
         parent = self.out_dir.parent

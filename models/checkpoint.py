@@ -51,6 +51,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from kernels.fsutil import pid_alive, process_umask
 from models._spec import ContractError, Spec
 
 FORMAT = "mlsandbox-checkpoint-2"
@@ -116,30 +117,6 @@ def _sorted_header(blob: bytes) -> bytes:
     return len(text).to_bytes(8, "little") + text + blob[8 + n:]
 
 
-def _umask() -> int:
-    """This process's umask (read from /proc where possible, so nothing is changed)."""
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("Umask:"):
-                    return int(line.split()[1], 8)
-    except OSError:
-        pass
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's process
-        return True
-    return True
-
-
 def _sweep_stale_temps(path: Path) -> None:
     """Remove temporary files that killed saves of ``path`` left in its directory."""
     now = time.time()
@@ -156,7 +133,7 @@ def _sweep_stale_temps(path: Path) -> None:
             old = now - st.st_mtime > STALE_AFTER_S
             if m:
                 pid = int(m.group(1)) if m.group(1) else None
-                dead = pid is not None and pid != os.getpid() and not _pid_alive(pid)
+                dead = pid is not None and pid != os.getpid() and not pid_alive(pid)
                 if dead or old:
                     p.unlink()
             elif old:  # safetensors' own temporary file: only if it is one of ours
@@ -177,7 +154,7 @@ def _write_atomic(path: Path, blob: bytes) -> None:
         with os.fdopen(fd, "wb") as f:
             f.write(blob)
             f.flush()
-            os.fchmod(f.fileno(), 0o666 & ~_umask())
+            os.fchmod(f.fileno(), 0o666 & ~process_umask())
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:

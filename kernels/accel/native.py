@@ -47,6 +47,8 @@ import tempfile
 import warnings
 from pathlib import Path
 
+from kernels.fsutil import process_umask
+
 CSRC = Path(__file__).with_name("csrc")
 FLAGS = ("-O2", "-std=c++17", "-shared", "-fPIC", "-w")
 
@@ -135,20 +137,6 @@ def _fingerprint(name: str) -> str:
     return hashlib.sha256(b"\0".join(parts)).hexdigest()[:16]
 
 
-def _umask() -> int:
-    """This process's umask (read from /proc where possible, so nothing is changed)."""
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("Umask:"):
-                    return int(line.split()[1], 8)
-    except OSError:
-        pass
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
 def _sha256(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
@@ -218,7 +206,7 @@ def build(name: str = "onednn") -> Path:
                 missing.mkdir(mode=0o755)
             except FileExistsError:  # made meanwhile by another process
                 continue
-            os.chmod(missing, 0o755 & ~_umask())
+            os.chmod(missing, 0o755 & ~process_umask())
     except OSError as e:
         raise NativeUnavailable(f"{name}: cannot create the cache folder {folder} ({e}); "
                                 "set MLSANDBOX_CACHE to a writable folder") from None
@@ -237,7 +225,7 @@ def build(name: str = "onednn") -> Path:
             raise NativeUnavailable(f"{name}: compiling {KERNELS[name][0]} failed "
                                     f"({' '.join(_command(name, out))}):\n"
                                     f"{done.stderr[-4000:]}")
-        os.chmod(out, 0o755 & ~_umask())  # writable by us alone, else it would be rebuilt
+        os.chmod(out, 0o755 & ~process_umask())  # writable by us alone, else it would be rebuilt
         _record(out).write_text(f"{_sha256(out)}  {target.name}\n")
         os.replace(out, target)  # a kill between the two renames: no record, rebuilt
         os.replace(_record(out), _record(target))

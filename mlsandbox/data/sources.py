@@ -41,6 +41,8 @@ from urllib.parse import urlparse
 
 import pooch
 
+from kernels.fsutil import pid_alive, process_umask
+
 from .errors import ChecksumError, DataFormatError, DownloadError, UnsafeArchiveError
 
 ENV_DATA = "MLSANDBOX_DATA"
@@ -107,30 +109,6 @@ def download_deadline(deadline: float | None = None) -> float:
     return value
 
 
-def process_umask() -> int:
-    """This process's umask (read from /proc where possible, so nothing is changed)."""
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("Umask:"):
-                    return int(line.split()[1], 8)
-    except OSError:
-        pass
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, OverflowError):  # someone else's process / not a pid
-        return True
-    return True
-
-
 def sweep_stale(parent: Path, prefix: str, max_age_s: float = STALE_AFTER_S) -> list[Path]:
     """Remove the entries ``<parent>/<prefix><pid>-XXXXXXXX`` whose process is dead, and
     any ``<parent>/<prefix>[<pid>-]XXXXXXXX`` older than ``max_age_s`` (``XXXXXXXX``: the
@@ -152,7 +130,7 @@ def sweep_stale(parent: Path, prefix: str, max_age_s: float = STALE_AFTER_S) -> 
             continue
         try:
             pid = int(m.group(1)) if m.group(1) else None
-            dead = pid is not None and pid != os.getpid() and not _pid_alive(pid)
+            dead = pid is not None and pid != os.getpid() and not pid_alive(pid)
             if dead or now - p.lstat().st_mtime > max_age_s:
                 if p.is_dir() and not p.is_symlink():
                     shutil.rmtree(p)
