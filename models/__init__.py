@@ -32,6 +32,9 @@ from models._spec import IGNORE_INDEX, ContractError, Convention, Objective, Pen
 from models.checkpoint import load_checkpoint, save_checkpoint
 
 BACKENDS = ("numpy", "jax", "torch", "keras")
+#: the backend every other is compared with: the NumPy reference, hand-derived forward and
+#: backward (also the slow column of every study)
+REFERENCE = BACKENDS[0]
 
 #: network name -> (package, spec class name)
 REGISTRY = {
@@ -126,7 +129,7 @@ def environment(backend: str) -> dict:
     return importlib.import_module(f"models.adapters.{backend}_adapter").environment()
 
 
-__all__ = ["BACKENDS", "IGNORE_INDEX", "NETWORKS", "REGISTRY", "Batch", "ContractError",
+__all__ = ["BACKENDS", "IGNORE_INDEX", "NETWORKS", "REFERENCE", "REGISTRY", "Batch", "ContractError",
            "Convention", "FrameworkMissing", "Network", "Objective", "Penalty", "Spec",
            "Trainer", "available", "environment", "from_pretrained", "get", "spec",
            "load_checkpoint", "save_checkpoint"]

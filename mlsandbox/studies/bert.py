@@ -241,7 +241,7 @@ class Part:
 
 
 def _cap(backend, config, n):
-    return min(n, config.numpy_steps) if backend == "numpy" and config.numpy_steps else n
+    return min(n, config.numpy_steps) if backend == models.REFERENCE and config.numpy_steps else n
 
 
 def _evaluate(trainer, batches):
@@ -280,7 +280,7 @@ def train_part(name, backends, params, net_config, batches, eval_batches, lr, co
 def deviations(parts: dict) -> dict:
     """Per backend: the largest per-step loss deviation from NumPy over the steps both
     ran (:func:`mlsandbox.compare.rel_err`), NaN without a NumPy run."""
-    ref = parts.get("numpy")
+    ref = parts.get(models.REFERENCE)
     out = {}
     for b, p in parts.items():
         if ref is None:
@@ -302,9 +302,9 @@ def plot(parts: dict, title: str):
             ax.plot(r.losses, styles[i % 4], color=common.COLORS.get(b), label=b, lw=1.2)
         ax.set(xlabel="step", ylabel="training loss", title=f"{part}: loss per step, overlaid")
         ax.legend()
-        ref = runs.get("numpy")
+        ref = runs.get(models.REFERENCE)
         for i, (b, r) in enumerate(runs.items()):
-            if ref is None or b == "numpy":
+            if ref is None or b == models.REFERENCE:
                 continue
             k = min(len(r.losses), len(ref.losses))
             dev = np.abs(r.losses[:k] - ref.losses[:k]) / np.maximum(1.0, np.abs(ref.losses[:k]))
@@ -382,7 +382,7 @@ def run(config: Config, out_dir) -> Path:
         capped = (f" The NumPy reference ran only the first {config.numpy_steps} steps of "
                   f"each part (--numpy-steps): its test figures are those of the shorter "
                   f"run, and the deviations are over those steps." if config.numpy_steps
-                  and "numpy" in backends else "")
+                  and models.REFERENCE in backends else "")
         report.text(
             f"{model_name} ({tokens.name}), {config.dtype}, {L} tokens per sentence; "
             f"{len(y)} training and {len(test_y)} test sentences from {data_name}; every "
