@@ -11,7 +11,7 @@ import numpy as np
 import models
 from mlsandbox import engine, machine
 from mlsandbox.compare import rel_err
-from mlsandbox.report import Report, new_figure
+from mlsandbox.report import Report
 from mlsandbox.studies import common
 
 
@@ -103,19 +103,6 @@ def rows_and_metrics(runs, reference="numpy"):
     return headers, rows, metrics
 
 
-def plot(runs, title):
-    fig, (ax, ax_acc) = new_figure(1, 2, figsize=(11, 4.2))
-    fig.suptitle(title)
-    styles = ["-", "--", ":", "-."]
-    for i, (b, r) in enumerate(runs.items()):
-        ax.plot(r.step_losses, styles[i % 4], color=common.COLORS.get(b), label=b, lw=1.2)
-        ax_acc.plot(r.history["epoch"], r.history["val_accuracy"], styles[i % 4] + "o",
-                    color=common.COLORS.get(b), label=b)
-    ax.set(xlabel="step", ylabel="training loss", title="loss per step, overlaid")
-    ax_acc.set(xlabel="epoch", ylabel="test accuracy", title="test accuracy per epoch")
-    ax.legend()
-    ax_acc.legend()
-    return fig
 
 
 def write_report(out_dir, title, intro, network, net_config, config, data_name, backends,
@@ -139,7 +126,7 @@ def write_report(out_dir, title, intro, network, net_config, config, data_name, 
                     f"TensorBoard: `tensorboard --logdir {out_dir}/tensorboard`."
                     + common.jax_impl_note(config.jax_impl, backends))
         report.table(headers, rows)
-        report.figure("loss_curves.png", plot(runs, title), "loss curves overlaid")
+        report.figure("loss_curves.png", common.plot_fit_runs(runs, title), "loss curves overlaid")
         report.metrics({"study": network, "data": data_name, "network": net_config,
                         "config": dataclasses.asdict(config),
                         "versions": common.versions(backends), "runs": metrics})

@@ -318,6 +318,23 @@ def plot_loss_curves(runs: dict[str, Run], title: str, reference: str = "numpy")
     return fig
 
 
+def plot_fit_runs(runs, title):
+    """Engine runs (``{backend: FitResult}``) side by side: the step losses overlaid, and
+    the test accuracy after each epoch."""
+    fig, (ax, ax_acc) = new_figure(1, 2, figsize=(11, 4.2))
+    fig.suptitle(title)
+    styles = ["-", "--", ":", "-."]
+    for i, (b, r) in enumerate(runs.items()):
+        ax.plot(r.step_losses, styles[i % 4], color=COLORS.get(b), label=b, lw=1.2)
+        ax_acc.plot(r.history["epoch"], r.history["val_accuracy"], styles[i % 4] + "o",
+                    color=COLORS.get(b), label=b)
+    ax.set(xlabel="step", ylabel="training loss", title="loss per step, overlaid")
+    ax_acc.set(xlabel="epoch", ylabel="test accuracy", title="test accuracy per epoch")
+    ax.legend()
+    ax_acc.legend()
+    return fig
+
+
 def versions(backends: Sequence[str]) -> dict[str, str]:
     """Framework versions of the backends used (for the report), from each adapter."""
     return {b: str(models.environment(b).get(b, "?")) for b in backends}

@@ -29,7 +29,7 @@ import numpy as np
 import models
 from mlsandbox import engine, machine
 from mlsandbox.compare import rel_err
-from mlsandbox.report import Report, new_figure
+from mlsandbox.report import Report
 from mlsandbox.studies import common
 
 HELP = "IMDB sentiment: the embedding classifier and TF-IDF + logistic regression, 4 frameworks"
@@ -183,19 +183,6 @@ def fit_tfidf(texts, config, backends, bar=None):
     return out
 
 
-def plot(runs, title):
-    fig, (ax, ax_acc) = new_figure(1, 2, figsize=(11, 4.2))
-    fig.suptitle(title)
-    styles = ["-", "--", ":", "-."]
-    for i, (b, r) in enumerate(runs.items()):
-        ax.plot(r.step_losses, styles[i % 4], color=common.COLORS.get(b), label=b, lw=1.0)
-        ax_acc.plot(r.history["epoch"], r.history["val_accuracy"], styles[i % 4] + "o",
-                    color=common.COLORS.get(b), label=b)
-    ax.set(xlabel="step", ylabel="training loss", title="loss per step, overlaid")
-    ax_acc.set(xlabel="epoch", ylabel="test accuracy", title="test accuracy per epoch")
-    ax.legend()
-    ax_acc.legend()
-    return fig
 
 
 def _classifier_rows(runs):
@@ -247,7 +234,7 @@ def run(config: Config, out_dir) -> Path:
         rows, cls_metrics = _classifier_rows(runs)
         report.table(["framework", *[f"test acc, epoch {e + 1}" for e in range(config.epochs)],
                       "train loss", "s/epoch", "max step-loss dev vs numpy"], rows)
-        report.figure("loss_curves.png", plot(runs, title), "loss curves overlaid")
+        report.figure("loss_curves.png", common.plot_fit_runs(runs, title), "loss curves overlaid")
         tf_metrics = {}
         for fs, res in tfidf.items():
             report.heading(f"TF-IDF ({fs}) + logistic regression")
