@@ -30,6 +30,7 @@ import pytest
 import models
 from mlsandbox.compare import assert_close, rel_err, tolerance
 from mlsandbox.testing.cases import DTYPES
+from mlsandbox.testing.params import random_params
 
 transformers = pytest.importorskip("transformers", reason="transformers is not installed")
 torch = pytest.importorskip("torch", reason="torch is not installed")
@@ -51,18 +52,6 @@ BACKENDS = ("numpy", "torch")
 
 def config_of(name, **extra):
     return {**CONFIG, **({"num_labels": 3} if name == "bert_cls" else {}), **extra}
-
-
-def random_params(spec, seed=0, dtype="float64", scale=0.5):
-    rng = np.random.default_rng(seed)
-    out = {}
-    for k, shape in spec.param_shapes().items():
-        if k in spec.tied():
-            continue
-        a = rng.standard_normal(shape)
-        out[k] = (1 + 0.2 * a if ".LayerNorm.weight" in k else scale * a).astype(dtype)
-    out = spec.tie(out)
-    return {k: out[k] for k in spec.param_shapes()}
 
 
 def hf_model(name, params, **config):

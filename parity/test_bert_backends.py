@@ -25,8 +25,16 @@ import pytest
 import models
 from mlsandbox.compare import assert_close, tolerance
 from mlsandbox.testing.cases import DTYPES
-from parity.test_bert import (HF_CLASSES, config_of, hf_encode, hf_model, hf_run, minilm,
-                              odd_batch, random_params)
+from mlsandbox.testing.params import random_params
+from parity.test_bert import (
+    HF_CLASSES,
+    config_of,
+    hf_encode,
+    hf_model,
+    hf_run,
+    minilm,
+    odd_batch,
+)
 
 BACKENDS = [pytest.param(b, marks=[getattr(pytest.mark, b), pytest.mark.torch])
             for b in models.available("bert_cls") if b != "numpy"]

@@ -19,25 +19,13 @@ from kernels.activations import tanh_backward, tanh_forward
 from kernels.transformer import attention_forward
 from mlsandbox.compare import assert_close
 from mlsandbox.testing.gradcheck import FD_TOL, numeric_grad
+from mlsandbox.testing.params import random_params
 
 #: small enough for a finite-difference check of every parameter (about 400 entries)
 TINY = dict(vocab_size=7, hidden_size=4, num_hidden_layers=2, num_attention_heads=2,
             intermediate_size=6, max_position_embeddings=5, type_vocab_size=2,
             hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
 NAMES = ("bert_mlm", "bert_cls")
-
-
-def random_params(spec, seed=0, dtype="float64", scale=0.5):
-    """Every entry random (LayerNorm weights around 1), tied copies equal their sources."""
-    rng = np.random.default_rng(seed)
-    out = {}
-    for k, shape in spec.param_shapes().items():
-        if k in spec.tied():
-            continue
-        a = rng.standard_normal(shape)
-        out[k] = (1 + 0.2 * a if ".LayerNorm.weight" in k else scale * a).astype(dtype)
-    out = spec.tie(out)
-    return {k: out[k] for k in spec.param_shapes()}
 
 
 # -- the spec ------------------------------------------------------------------------------
