@@ -57,10 +57,13 @@ def check_seed(seed) -> int:
     return int(seed)
 
 
-def step_seed(seed: int, step: int) -> int:
+def step_seed(seed: int, step: int, *more: int) -> int:
     """One 63-bit integer from ``(seed, step)``, for frameworks whose generators take
-    a single seed (torch, Keras): ``numpy.random.SeedSequence([seed, step])``."""
-    return int(np.random.SeedSequence([seed, step]).generate_state(2, np.uint64)[0] >> 1)
+    a single seed (torch, Keras): ``numpy.random.SeedSequence([seed, step])``.  A
+    data-parallel replica adds its rank (``more``), so that replicas draw different
+    masks."""
+    return int(np.random.SeedSequence([seed, step, *more]).generate_state(2, np.uint64)[0]
+               >> 1)
 
 
 class Network:
@@ -71,6 +74,9 @@ class Network:
     FORMS: ClassVar[dict[str, tuple]] = ALL_FORMS
     #: the trainer class of this backend
     Trainer: ClassVar[type] = None
+    #: the framework's own engine for data-parallel training (``devices=N``), or None
+    #: where the backend trains on one device only
+    DATA_PARALLEL: ClassVar[str | None] = None
 
     def __init__(self, spec: Spec):
         self.spec = spec
@@ -107,7 +113,7 @@ class Network:
         return float(loss), {k: np.asarray(grads[k]) for k in self.spec.trainable()}
 
     def trainer(self, params, optimizer: str = "sgd", *, opt_state=None, seed: int = 0,
-                **hyper) -> "Trainer":
+                devices: int = 1, **hyper) -> "Trainer":
         """A training session on ``params`` (copied): ``t.step(batch)``,
         ``t.run(batches)``, ``t.evaluate(batch)``, ``t.predict(batch)``, ``t.state()``.
 
@@ -115,8 +121,14 @@ class Network:
         ``lr`` may be a float or a schedule from :mod:`kernels.schedules`.  ``opt_state``
         resumes from a canonical optimizer state written by any backend; ``seed`` seeds
         the dropout masks drawn when a batch brings none (module docstring).
+
+        ``devices=N`` trains data-parallel on the framework's own engine
+        (:attr:`DATA_PARALLEL`; see :mod:`models.parallel`): each global batch (its size
+        a multiple of N) is split into N equal shards, one per device or process, the
+        parameters are replicated, and the update is the one a single device makes on
+        the whole batch.
         """
-        return self.Trainer(self, params, optimizer, opt_state, seed, hyper)
+        return self.Trainer(self, params, optimizer, opt_state, seed, hyper, devices)
 
     def train(self, params, batches, optimizer: str = "sgd", *, steps: int | None = None,
               opt_state: Mapping[str, np.ndarray] | None = None,
@@ -202,8 +214,11 @@ class Trainer:
     canonical ``(params, opt_state)`` back.
     """
 
-    def __init__(self, net: Network, params, optimizer: str, opt_state, seed, hyper):
+    def __init__(self, net: Network, params, optimizer: str, opt_state, seed, hyper,
+                 devices: int = 1):
         self.net, self.spec = net, net.spec
+        #: data-parallel width: the number of shards of every training batch
+        self.devices = check_devices(devices, net)
         self.dtype = self.spec.check_params(params)
         self.optimizer = optimizer
         self.hyper = optim.resolve(optimizer, hyper)
@@ -246,6 +261,7 @@ class Trainer:
         """One update on ``batch`` in train mode; the metrics of the step (its loss is
         measured before the update)."""
         b = self.put(batch)
+        self.check_shards(b)
         out = self._step(b, self.step_count)
         self.steps += 1
         return out
@@ -258,6 +274,7 @@ class Trainer:
         if isinstance(batches, (Mapping, Batch)):
             steps = check_steps(steps)
             b = self.put(batches)
+            self.check_shards(b)
             losses = self._run_repeat(b, steps, self.step_count)
             self.steps += steps
         else:
@@ -267,9 +284,18 @@ class Trainer:
             source = [self.put(b) for b in batches]
             if not source:
                 raise ContractError("batches is empty: nothing to train on")
+            for b in source:
+                self.check_shards(b)
             losses = self._run_list(source, self.step_count)
             self.steps += len(source)
         return np.asarray(losses, dtype=np.float64)
+
+    def check_shards(self, b: "Batch") -> None:
+        """A training batch must split into :attr:`devices` equal shards."""
+        if b.n % self.devices:
+            raise ContractError(f"a batch of {b.n} examples does not split into "
+                                f"devices={self.devices} equal shards: data-parallel "
+                                f"batch sizes must be multiples of {self.devices}")
 
     def evaluate(self, batch) -> dict:
         """The metrics of ``batch`` in eval mode (no update)."""
@@ -328,6 +354,18 @@ class Batch:
         return (tuple((k, v.shape) for k, v in self.arrays.items()),
                 tuple(sorted((k, v.shape) for k, v in self.masks.items()))
                 if self.masks else None)
+
+
+def check_devices(devices, net: Network) -> int:
+    """A data-parallel width: an integer >= 1, above 1 only for a backend with an engine
+    for it (:attr:`Network.DATA_PARALLEL`)."""
+    if isinstance(devices, (bool, np.bool_)) or not isinstance(devices, (int, np.integer)) \
+            or devices < 1:
+        raise ContractError(f"devices must be an integer >= 1, got {devices!r}")
+    if devices > 1 and net.DATA_PARALLEL is None:
+        raise ContractError(f"devices={devices}: the {net.backend} backend trains on one "
+                            f"device only: devices=1")
+    return int(devices)
 
 
 def check_steps(steps) -> int:

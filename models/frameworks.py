@@ -11,6 +11,10 @@ Settings applied here, before any array or layer exists (the parity policy, READ
 * TensorFlow: TF32 off; Keras runs on the TensorFlow backend unless ``KERAS_BACKEND``
   already names another.  Keras dtypes are set per layer (``dtype=`` on every layer),
   never through the global ``floatx``, so float32 and float64 models live side by side.
+* Simulated CPU devices for data-parallel runs (:func:`cpu_devices`, or the environment
+  variable ``MLSANDBOX_CPU_DEVICES=N`` that child processes inherit): JAX's
+  ``jax_num_cpu_devices`` and TensorFlow's logical CPU devices, set before either
+  framework creates its first array.
 """
 
 from __future__ import annotations
@@ -45,6 +49,67 @@ def _import(name: str):
 
 _done: set[str] = set()
 
+#: the environment variable that carries :func:`cpu_devices` into child processes
+CPU_DEVICES_ENV = "MLSANDBOX_CPU_DEVICES"
+
+
+class DevicesLocked(RuntimeError):
+    """A framework has created its devices already; their number can no longer change."""
+
+
+def cpu_devices(n: int) -> None:
+    """Simulate ``n`` CPU devices in JAX and TensorFlow (data-parallel runs on a machine
+    without accelerators).  Call it before the first array is made; frameworks imported
+    later read it too, and so do child processes (``MLSANDBOX_CPU_DEVICES``)."""
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"cpu_devices needs an integer >= 1, got {n!r}")
+    os.environ[CPU_DEVICES_ENV] = str(n)
+    if "jax" in _done:
+        _jax_devices(importlib.import_module("jax"))
+    if "keras" in _done:
+        _tf_devices(importlib.import_module("tensorflow"))
+
+
+def _wanted_cpu_devices() -> int | None:
+    text = os.environ.get(CPU_DEVICES_ENV)
+    if not text:
+        return None
+    if not text.isdigit() or int(text) < 1:
+        raise ValueError(f"{CPU_DEVICES_ENV}={text!r}: expected an integer >= 1")
+    return int(text)
+
+
+def _jax_devices(jax) -> None:
+    n = _wanted_cpu_devices()
+    if n is None or jax.config.jax_num_cpu_devices == n:
+        return
+    try:
+        jax.config.update("jax_num_cpu_devices", n)
+    except RuntimeError as exc:
+        raise DevicesLocked(f"JAX has started its CPU backend already, with "
+                            f"{jax.local_device_count()} device(s); set "
+                            f"{CPU_DEVICES_ENV}={n} (or call models.frameworks."
+                            f"cpu_devices({n})) before the first JAX array") from exc
+
+
+def _tf_devices(tf) -> None:
+    n = _wanted_cpu_devices()
+    if n is None:
+        return
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    current = tf.config.get_logical_device_configuration(cpu)
+    if current is not None and len(current) == n:
+        return
+    try:
+        tf.config.set_logical_device_configuration(
+            cpu, [tf.config.LogicalDeviceConfiguration() for _ in range(n)])
+    except RuntimeError as exc:
+        have = len(tf.config.list_logical_devices("CPU"))
+        raise DevicesLocked(f"TensorFlow has started its runtime already, with {have} "
+                            f"logical CPU device(s); set {CPU_DEVICES_ENV}={n} (or call "
+                            f"models.frameworks.cpu_devices({n})) before the first "
+                            f"TensorFlow op") from exc
+
 
 def load_jax():
     """Return ``(jax, jnp)`` with x64 enabled and highest matmul precision."""
@@ -52,6 +117,7 @@ def load_jax():
     if "jax" not in _done:
         jax.config.update("jax_enable_x64", True)
         jax.config.update("jax_default_matmul_precision", "highest")
+        _jax_devices(jax)
         _done.add("jax")
     return jax, _import("jax.numpy")
 
@@ -80,5 +146,6 @@ def load_keras():
     if "keras" not in _done:
         if tf is not None:
             tf.config.experimental.enable_tensor_float_32_execution(False)
+            _tf_devices(tf)
         _done.add("keras")
     return keras, tf

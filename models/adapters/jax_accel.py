@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from models._spec import Objective
+from models._spec import ContractError, Objective
 
 #: network -> the ``impl=`` values its JAX backend accepts (the first is the default)
 IMPLS = {
@@ -52,6 +52,14 @@ class _Selectable:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.spec!r}, impl={self.impl!r})"
+
+    def check_parallel(self) -> None:
+        """The kernel sets run on one device: their custom calls and layouts have no
+        sharding rules."""
+        if self.impl != "xla":
+            raise ContractError(f"{self.NETWORK}/jax impl={self.impl!r} trains on one "
+                                f"device; data-parallel training (devices > 1) runs "
+                                f"impl='xla'")
 
 
 class FusedMLP(_Selectable):

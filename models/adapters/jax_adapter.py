@@ -18,7 +18,12 @@ temporary.
 :class:`JaxTrainer` is the one training step: a pure function (value_and_grad of the
 spec's objective, the optax update) under ``jax.jit`` with the params, batch statistics
 and optimizer state donated; a full-batch run, or a run of equal-shaped batches, is one
-``lax.scan`` of that step (no host round trip per step).  A kernel set
+``lax.scan`` of that step (no host round trip per step).  Data-parallel (``devices=N``)
+is the same program under ``jax.sharding``: the batch sharded over a one-axis device
+mesh ``"data"``, params and optimizer state replicated, XLA's SPMD partitioner inserting
+the all-reduces; across processes the mesh spans every process's devices
+(``jax.distributed``).  Since the program is the single-device one, batch norm's
+statistics and the dropout masks are the global batch's.  A kernel set
 (:mod:`models.adapters.jax_accel`) changes how the objective's gradient is computed
 (:meth:`JaxNetwork.grad_fn`) and which device arrays a batch holds
 (:meth:`JaxNetwork.device_arrays`), and nothing else.
@@ -31,6 +36,7 @@ import numpy as np
 from kernels import schedules
 from models.frameworks import load_flax
 from models._network import Network, Trainer
+from models._spec import ContractError
 
 jax, jnp, nnx, optax = load_flax()
 
@@ -88,6 +94,7 @@ class JaxNetwork(Network):
     #: optax computes torch's momentum form and eps outside sqrt(nu_hat) (Adam);
     #: optax.rmsprop takes ``eps_in_sqrt`` (its default: inside)
     FORMS = {"momentum_form": ("torch",), "eps_hat": (False,), "eps_in_sqrt": (True, False)}
+    DATA_PARALLEL = "jax.sharding"
     module: type = None
     NAMES: dict[str, str] = {}
     #: canonical name -> the axis permutation nnx's variable holds (module docstring; the
@@ -172,6 +179,10 @@ class JaxNetwork(Network):
     def device_arrays(self, arrays: dict) -> dict:
         """The device arrays of a checked batch (a kernel set may add layouts)."""
         return {k: jnp.asarray(v) for k, v in arrays.items()}
+
+    def check_parallel(self) -> None:
+        """Refuse data-parallel training where the network's step cannot be sharded (a
+        kernel set overrides this)."""
 
     def _jitted(self, key, make):
         if key not in self._fns:
@@ -403,16 +414,65 @@ def metrics(kind: str, logits, y, loss) -> dict:
             "count": jnp.sum(keep)}
 
 
+class Shards:
+    """Where a data-parallel run's arrays live: a one-axis mesh ``"data"`` over the first
+    ``n`` devices of every process (``jax.devices()``).  Host arrays become global arrays
+    through ``make_array_from_callback``, so each process places only the shards it holds
+    (one process or several under ``jax.distributed``)."""
+
+    def __init__(self, n: int):
+        from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+        devices = jax.devices()
+        if len(devices) < n:
+            raise ContractError(
+                f"devices={n}: JAX sees {len(devices)} {devices[0].platform} device(s); on "
+                f"CPU simulate more with MLSANDBOX_CPU_DEVICES={n} (models.frameworks."
+                f"cpu_devices) before JAX starts, or join processes with jax.distributed")
+        self.n = n
+        self.mesh = Mesh(np.array(devices[:n]), ("data",))
+        self._sharding = lambda *axes: NamedSharding(self.mesh, PartitionSpec(*axes))
+
+    def split(self, x, axis: int = 0):
+        """``x`` (host) sharded along ``axis``."""
+        x = np.asarray(x)
+        sharding = self._sharding(*([None] * axis), "data")
+        return jax.make_array_from_callback(x.shape, sharding, lambda i: x[i])
+
+    def replicate(self, tree):
+        """Every leaf of ``tree`` copied to every device of the mesh."""
+        sharding = self._sharding()
+
+        def put(v):
+            a = np.asarray(v)
+            return jax.make_array_from_callback(a.shape, sharding, lambda i: a[i])
+        return jax.tree.map(put, tree)
+
+    @staticmethod
+    def local(tree):
+        """``tree`` readable in this process: a replicated leaf's local copy."""
+        return jax.tree.map(lambda v: v.addressable_data(0) if isinstance(v, jax.Array)
+                            and not v.is_fully_addressable else v, tree)
+
+
 class JaxTrainer(Trainer):
     """The JAX step: :meth:`JaxNetwork.step_fn` under ``jax.jit`` (state donated),
     dropout keys ``fold_in(PRNGKey(seed), step)``; full-batch runs and runs of
-    equal-shaped batches fused in one ``lax.scan``."""
+    equal-shaped batches fused in one ``lax.scan``.  With ``devices=N`` the same step
+    runs on :class:`Shards`."""
 
     def _setup(self, params, opt_state):
         net = self.net
+        self.shards = None
+        if self.devices > 1:
+            net.check_parallel()
+            self.shards = Shards(self.devices)
         self.ptree, self.stree = net._split(params)
         tx, self._step_fn = net.compiled(self.optimizer, self.hyper, "step")
         self.opt = net.set_opt_state(tx.init(self.ptree), self.optimizer, opt_state)
+        if self.shards is not None:
+            self.ptree, self.stree, self.opt = self.shards.replicate(
+                (self.ptree, self.stree, self.opt))
         self.key = jax.random.PRNGKey(self.seed)
         self._eval = net._jitted(("eval",), lambda: jax.jit(self._eval_fn))
         self._fwd = net._jitted(("predict",), lambda: jax.jit(
@@ -423,51 +483,63 @@ class JaxTrainer(Trainer):
         return metrics(self.spec.objective().loss, logits, arrays["y"], loss)
 
     def _native(self, arrays, masks):
-        return self.net.device_arrays(arrays), _jnp_masks(masks)
+        if self.shards is None:
+            return self.net.device_arrays(arrays), _jnp_masks(masks)
+        n = next(iter(arrays.values())).shape[0]
+        # a training batch is split; one that cannot be (evaluation) is replicated
+        place = self.shards.split if n % self.devices == 0 else self.shards.replicate
+        return ({k: place(v) for k, v in arrays.items()},
+                None if masks is None else {k: place(v) for k, v in masks.items()})
 
     def _keys(self, step: int, n: int):
         return jax.vmap(lambda t: jax.random.fold_in(self.key, t))(jnp.arange(step, step + n))
+
+    def _local(self, tree):
+        return tree if self.shards is None else self.shards.local(tree)
 
     def _step(self, b, step):
         arrays, masks = b.native
         self.ptree, self.stree, self.opt, m = self._step_fn(
             self.ptree, self.stree, self.opt, arrays, masks, jax.random.fold_in(self.key, step))
-        return m
+        return self._local(m)
 
     def _run_repeat(self, b, steps, step):
         _, run = self.net.compiled(self.optimizer, self.hyper, "repeat", steps)
         arrays, masks = b.native
         self.ptree, self.stree, self.opt, losses = run(self.ptree, self.stree, self.opt,
                                                        arrays, masks, self._keys(step, steps))
-        return np.asarray(losses)
+        return np.asarray(self._local(losses))
 
     def _run_list(self, batches, step):
         if len({b.signature() for b in batches}) > 1:  # ragged: one jitted step each
             return np.asarray(jnp.stack([self._step(b, step + i)["loss"]
                                          for i, b in enumerate(batches)]))
         _, run = self.net.compiled(self.optimizer, self.hyper, "scan")
-        arrays = self.net.device_arrays({k: np.stack([b.arrays[k] for b in batches])
-                                         for k in batches[0].arrays})
-        masks = None
-        if batches[0].masks is not None:
-            masks = {k: jnp.asarray(np.stack([b.masks[k] for b in batches]))
-                     for k in batches[0].masks}
+        stack = {k: np.stack([b.arrays[k] for b in batches]) for k in batches[0].arrays}
+        mstack = None if batches[0].masks is None else {
+            k: np.stack([b.masks[k] for b in batches]) for k in batches[0].masks}
+        if self.shards is None:
+            arrays, masks = self.net.device_arrays(stack), _jnp_masks(mstack)
+        else:   # step axis first, then the sharded batch axis
+            arrays = {k: self.shards.split(v, axis=1) for k, v in stack.items()}
+            masks = None if mstack is None else {k: self.shards.split(v, axis=1)
+                                                 for k, v in mstack.items()}
         self.ptree, self.stree, self.opt, losses = run(
             self.ptree, self.stree, self.opt, arrays, masks, self._keys(step, len(batches)))
-        return np.asarray(losses)
+        return np.asarray(self._local(losses))
 
     def _evaluate(self, b):
-        return self._eval(self.ptree, self.stree, b.native[0])
+        return self._local(self._eval(self.ptree, self.stree, b.native[0]))
 
     def _predict(self, b):
         arrays = b.native[0]
         out = self._fwd(self.ptree, self.stree, tuple(arrays[k] for k in self.spec.inputs()))
-        return out.block_until_ready()
+        return self._local(out.block_until_ready())
 
     def _state(self):
-        params = self.net._flat(_merge(self.ptree, self.stree))
+        params = self.net._flat(self._local(_merge(self.ptree, self.stree)))
         return ({k: jax.device_get(v) for k, v in params.items()},
-                self.net.get_opt_state(self.opt, self.optimizer))
+                self.net.get_opt_state(self._local(self.opt), self.optimizer))
 
 
 JaxNetwork.Trainer = JaxTrainer

@@ -26,6 +26,7 @@ and optimizer slots both ways.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 
 import numpy as np
@@ -55,6 +56,7 @@ class KerasNetwork(Network):
     #: keras.optimizers compute Keras's momentum form (v = μv - lr·g), Adam's epsilon-hat
     #: and RMSprop's eps inside the square root only
     FORMS = {"momentum_form": ("keras",), "eps_hat": (True,), "eps_in_sqrt": (True,)}
+    DATA_PARALLEL = "tf.distribute.MirroredStrategy"
     module: type = None
     NAMES: dict[str, str] = {}
     #: canonical name -> the permutation taking the canonical array to the Keras variable
@@ -166,12 +168,13 @@ class KerasNetwork(Network):
             for layer in dropouts.values():
                 object.__setattr__(layer, "_injected", None)
 
-    def dropout_seeds(self, model, seed: int, step: int) -> np.ndarray:
+    def dropout_seeds(self, model, seed: int, step: int, *rank: int) -> np.ndarray:
         """The seed-generator states ``[[s_i, step], ...]`` of the dropout layers at
-        ``(seed, step)`` (``s_i`` from ``(seed, layer index)``): Keras 3's Dropout draws
-        from its own ``SeedGenerator``, not from ``tf.random.set_seed``."""
+        ``(seed, step)`` (``s_i`` from ``(seed, layer index)``, and a data-parallel
+        replica's ``rank``): Keras 3's Dropout draws from its own ``SeedGenerator``, not
+        from ``tf.random.set_seed``."""
         n = len(self.seeded(model))
-        return np.array([[step_seed(seed, i) % (2 ** 31 - 1), step] for i in range(n)],
+        return np.array([[step_seed(seed, i, *rank) % (2 ** 31 - 1), step] for i in range(n)],
                         dtype=np.int64).reshape(n, 2)
 
     def seeded(self, model) -> list:
@@ -184,24 +187,36 @@ class KerasNetwork(Network):
             layer.seed_generator.state.assign(s)
 
     # -- the objective, once for every network ------------------------------------------
-    def objective(self, model, logits, y):
+    def objective(self, model, logits, y, share=None, n=None, replicas: int = 1):
         """The spec's loss (Keras's losses) plus its penalties: the regularizers' losses
-        Keras collects (``model.losses``) and the batch-size scaled ones, written out."""
+        Keras collects (``model.losses``) and the batch-size scaled ones, written out.
+
+        A replica of a ``MirroredStrategy`` run, whose gradients are summed, passes
+        ``share`` (its share of the global batch's predictions: ``compute_average_loss``'s
+        weighting), ``n`` (the global batch size) and ``replicas`` (the penalties'
+        divisor: ``scale_regularization_loss``)."""
         obj = self.spec.objective()
         loss = LOSSES[obj.loss](y, logits)
+        if share is not None:
+            if obj.loss in REPLICA_SCALED:   # Keras divided by the replica count already
+                share = share * replicas
+            loss = loss * keras.ops.cast(share, loss.dtype)
+        penalty = 0.0
         if model.losses:
-            loss = loss + keras.ops.sum(model.losses)
+            penalty = keras.ops.sum(model.losses)
         scaled = [p for p in obj.penalties if p.per_example]
         if scaled:
             variables = self.variables(model)
-            n = keras.ops.cast(keras.ops.shape(logits)[0], logits.dtype)
+            n = keras.ops.cast(keras.ops.shape(logits)[0] if n is None else n, logits.dtype)
             for p in scaled:
                 for k in p.params:
                     w = variables[k]
                     term = keras.ops.sum(w * w) if p.kind == "l2" else keras.ops.sum(
                         keras.ops.abs(w))
-                    loss = loss + self.constant(p.strength, logits.dtype) / n * term
-        return loss
+                    penalty = penalty + self.constant(p.strength, logits.dtype) / n * term
+        if replicas != 1 and (model.losses or scaled):
+            penalty = penalty / self.constant(replicas, logits.dtype)
+        return loss + penalty if (model.losses or scaled) else loss
 
     @staticmethod
     def constant(v: float, dtype):
@@ -354,6 +369,10 @@ def _masked_ce(y, z):
 #: loss kind (models.Objective) -> Keras's loss on ``(y, logits)``, the mean
 LOSSES = {"softmax_cross_entropy": _sparse_ce, "sigmoid_cross_entropy": _binary_ce,
           "masked_cross_entropy": _masked_ce}
+#: the losses computed by a ``keras.losses.Loss`` object, which inside a replica of a
+#: ``tf.distribute`` strategy divides the batch mean by ``num_replicas_in_sync`` (Keras's
+#: ``scale_loss_for_distribution``: ``compute_average_loss`` for equal shards)
+REPLICA_SCALED = frozenset({"softmax_cross_entropy", "sigmoid_cross_entropy"})
 
 REGULARIZERS = {"l2": keras.regularizers.L2, "l1": keras.regularizers.L1}
 
@@ -380,13 +399,17 @@ class KerasTrainer(Trainer):
 
     def _setup(self, params, opt_state):
         net = self.net
-        self.model = model = net.to_native(params)
-        variables = net.variables(model)
-        trainable = [variables[k] for k in self.spec.trainable()]
-        self.opt = opt = net.optimizer(self.optimizer, self.hyper, self.dtype)
-        opt.build(trainable)
+        self.strategy = _mirrored(self.devices) if self.devices > 1 else None
+        with self.strategy.scope() if self.strategy else contextlib.nullcontext():
+            self.model = model = net.to_native(params)
+            variables = net.variables(model)
+            trainable = [variables[k] for k in self.spec.trainable()]
+            self.opt = opt = net.optimizer(self.optimizer, self.hyper, self.dtype)
+            opt.build(trainable)
         net.set_opt_state(opt, self.optimizer, self.hyper, opt_state)
         kind = self.spec.objective().loss
+        if self.strategy is not None:
+            self._parallel_setup(model, trainable, opt, kind)
 
         @tf.function(reduce_retracing=True)
         def train_step(inputs, y, masks, seeds):
@@ -411,10 +434,60 @@ class KerasTrainer(Trainer):
 
         self._train, self._eval, self._fwd = train_step, eval_step, predict
 
+    def _parallel_setup(self, model, trainable, opt, kind):
+        """The ``MirroredStrategy`` step: each replica's loss weighted by its share of the
+        global batch, the penalties divided among the replicas, Keras's optimizer summing
+        the replicas' gradients; batch norm synchronized (the global batch's
+        statistics)."""
+        net, strategy, replicas = self.net, self.strategy, self.devices
+        for layer in model._flatten_layers():
+            if isinstance(layer, keras.layers.BatchNormalization):
+                layer.synchronized = True
+
+        def replica_step(inputs, y, masks, seeds, share, n):
+            net.seed_dropout(model, tf.unstack(seeds) if net.seeded(model) else ())
+            with tf.GradientTape() as tape:
+                logits = net._call(model, inputs, True, masks)
+                loss = net.objective(model, logits, y, share, n, replicas)
+            grads = tape.gradient(loss, trainable)
+            if net.dense_gradients:
+                grads = [tf.convert_to_tensor(g) for g in grads]
+            opt.apply_gradients(zip(grads, trainable))
+            return metrics(kind, logits, y, loss)
+
+        @tf.function(reduce_retracing=True)
+        def train_step(shards, n):
+            per = strategy.run(replica_step, args=(*shards, n))
+            return {k: strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None)
+                    for k, v in per.items()}
+
+        self._train_parallel = train_step
+
     def _native(self, arrays, masks):
         return self.net.tensors(arrays, masks)
 
+    def _shards(self, b, step):
+        """The per-replica values of a global batch: each replica's contiguous shard, its
+        dropout seeds ``(seed, step, rank)`` and its share of the predictions."""
+        net, k = self.net, self.devices
+        kind = self.spec.objective().loss
+        y = b.arrays["y"]
+        total = max(_counted(kind, y), 1)
+        parts = []
+        for r in range(k):
+            lo, hi = r * b.n // k, (r + 1) * b.n // k
+            arrays = {name: v[lo:hi] for name, v in b.arrays.items()}
+            masks = None if b.masks is None else {name: m[lo:hi] for name, m in b.masks.items()}
+            inputs, ys, ms = net.tensors(arrays, masks)
+            seeds = tf.constant(net.dropout_seeds(self.model, self.seed, step, r))
+            share = tf.constant(_counted(kind, arrays["y"]) / total, dtype=self.dtype)
+            parts.append((inputs, ys, ms, seeds, share))
+        return self.strategy.experimental_distribute_values_from_function(
+            lambda ctx: parts[ctx.replica_id_in_sync_group])
+
     def _step(self, b, step):
+        if self.strategy is not None:
+            return self._train_parallel(self._shards(b, step), tf.constant(b.n, tf.int64))
         inputs, y, masks = b.native
         seeds = tf.constant(self.net.dropout_seeds(self.model, self.seed, step))
         return self._train(inputs, y, masks, seeds)
@@ -440,6 +513,30 @@ class KerasTrainer(Trainer):
 
 
 KerasNetwork.Trainer = KerasTrainer
+
+
+def _counted(kind: str, y) -> int:
+    """How many predictions a loss of ``kind`` averages over in labels ``y``."""
+    return int(np.sum(np.asarray(y) != -100)) if kind == "masked_cross_entropy" \
+        else len(y)
+
+
+def _mirrored(devices: int):
+    """A ``MirroredStrategy`` over the first ``devices`` logical devices (GPUs when
+    there are enough, else CPUs)."""
+    from models._spec import ContractError
+
+    for kind in ("GPU", "CPU"):
+        found = tf.config.list_logical_devices(kind)
+        if len(found) >= devices:
+            return tf.distribute.MirroredStrategy(
+                devices=[d.name for d in found[:devices]],
+                cross_device_ops=tf.distribute.ReductionToOneDevice() if kind == "CPU"
+                else None)
+    cpus = len(tf.config.list_logical_devices("CPU"))
+    raise ContractError(f"devices={devices}: TensorFlow sees {cpus} logical CPU device(s) "
+                        f"and no GPUs; simulate more with MLSANDBOX_CPU_DEVICES={devices} "
+                        f"(models.frameworks.cpu_devices) before TensorFlow starts")
 
 
 @functools.lru_cache(maxsize=None)

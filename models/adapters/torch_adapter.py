@@ -4,6 +4,16 @@ Canonical params are (in, out) for dense kernels and HWIO for convolutions; torc
 (out, in) and OIHW.  Each network's torch file lists its transposed parameters in one
 table, ``LAYOUT = {canonical name: (torch name, permutation or None)}``, and this adapter
 applies it both ways.
+
+Data-parallel training (``devices=N``) is ``DistributedDataParallel`` in a process group
+of N ranks (gloo on CPU, NCCL on GPU; ``torchrun`` or :mod:`mlsandbox.engine.launch`
+starts them): every rank holds the global batch and trains on its contiguous shard, DDP
+averages the gradients.  So that the average is the single-device gradient, each rank's
+loss is weighted by its share of the global batch and per-example penalties are scaled
+by the global batch size (:meth:`TorchNetwork.objective`).  Two things differ from one
+device, by torch's design: batch norm normalizes with each replica's statistics
+(``SyncBatchNorm`` needs a GPU) and rank 0's running statistics are kept; dropout
+without injected masks draws each rank's masks from ``(seed, step, rank)``.
 """
 
 from __future__ import annotations
@@ -73,6 +83,7 @@ class TorchNetwork(Network):
     #: torch.optim computes torch's momentum form, eps outside sqrt(v_hat) (Adam) and
     #: outside the square root (RMSprop) only
     FORMS = {"momentum_form": ("torch",), "eps_hat": (False,), "eps_in_sqrt": (False,)}
+    DATA_PARALLEL = "torch.nn.parallel.DistributedDataParallel"
     module: type = None
     LAYOUT: dict[str, tuple[str, tuple[int, ...] | None]] = {}
 
@@ -131,15 +142,16 @@ class TorchNetwork(Network):
             out[k] = np.array(g.transpose(_inverse(perm)) if perm else g)
         return out
 
-    def _call(self, module, inputs, train: bool, masks):
+    def _call(self, module, inputs, train: bool, masks, runner=None):
         """``module(*inputs)`` in train or eval mode with ``masks`` injected into the
-        :class:`Dropout` layers named like the canonical mask keys."""
+        :class:`Dropout` layers named like the canonical mask keys; ``runner`` (the DDP
+        wrapper of ``module``) makes the call when given."""
         module.train(train)
         dropouts = {n: m for n, m in module.named_modules() if isinstance(m, Dropout)}
         try:
             for n, m in dropouts.items():
                 m.injected = None if masks is None or n not in masks else masks[n]
-            return module(*inputs)
+            return (runner or module)(*inputs)
         finally:
             for m in dropouts.values():
                 m.injected = None
@@ -153,21 +165,28 @@ class TorchNetwork(Network):
                                         for k, v in masks.items()}
         return inputs, y, m
 
-    def seed_dropout(self, masks, seed: int, step: int) -> None:
-        """Seed torch's global generator at ``(seed, step)`` when a dropout layer will
-        draw its own mask (the rule of :mod:`models._network`); nothing otherwise."""
+    def seed_dropout(self, masks, seed: int, step: int, *rank: int) -> None:
+        """Seed torch's global generator at ``(seed, step)`` (a data-parallel replica:
+        ``(seed, step, rank)``) when a dropout layer will draw its own mask (the rule of
+        :mod:`models._network`); nothing otherwise."""
         rates = self.spec.dropout()
         if rates and (masks is None or len(masks) < len(rates)):
-            torch.manual_seed(step_seed(seed, step))
+            torch.manual_seed(step_seed(seed, step, *rank))
 
     # -- the objective, once for every network ------------------------------------------
-    def objective(self, module, logits, y):
-        """The spec's loss on ``logits`` plus its penalties on ``module``'s weights."""
+    def objective(self, module, logits, y, share: float = 1.0, n: int | None = None):
+        """The spec's loss on ``logits`` plus its penalties on ``module``'s weights.
+
+        A data-parallel rank passes ``share`` (world size x its share of the global
+        batch's predictions) and ``n`` (the global batch size): the mean of the ranks'
+        gradients is then the gradient of the global batch's objective."""
         obj = self.spec.objective()
         loss = LOSSES[obj.loss](logits, y)
+        if share != 1.0:
+            loss = loss * share
         if obj.penalties:
             named = dict(module.named_parameters())
-            n = logits.shape[0]
+            n = logits.shape[0] if n is None else n
             for p in obj.penalties:
                 for k in p.params:
                     w = named[self.LAYOUT[k][0]]
@@ -276,6 +295,9 @@ class TorchTrainer(Trainer):
     def _setup(self, params, opt_state):
         net = self.net
         self.module = net.to_native(params)
+        self.ddp, self.rank = None, 0
+        if self.devices > 1:
+            self.ddp, self.rank = _data_parallel(self.module, self.devices)
         self.opt = net.optimizer(self.optimizer, self.hyper,
                                  list(net.opt_parameters(self.module).values()))
         net.set_opt_state(self.opt, self.module, opt_state)
@@ -288,6 +310,8 @@ class TorchTrainer(Trainer):
         return self.net.tensors(arrays, masks)
 
     def _step(self, b, step):
+        if self.ddp is not None:
+            return self._ddp_step(b, step)
         inputs, y, masks = b.native
         self.net.seed_dropout(masks, self.seed, step)
         self.opt.zero_grad(set_to_none=True)
@@ -298,6 +322,33 @@ class TorchTrainer(Trainer):
         if self.scheduler is not None:
             self.scheduler.step()
         return metrics(self.kind, logits.detach(), y, loss)
+
+    def _ddp_step(self, b, step):
+        """One rank's part of a data-parallel step: its shard of the global batch, the
+        loss weighted by its share, DDP's gradient average in ``backward``; the metrics
+        summed over the ranks (the global batch's)."""
+        inputs, y, masks = b.native
+        lo, hi = self.rank * b.n // self.devices, (self.rank + 1) * b.n // self.devices
+        inputs = tuple(t[lo:hi] for t in inputs)
+        ys = y[lo:hi]
+        masks = None if masks is None else {k: m[lo:hi] for k, m in masks.items()}
+        share = self.devices * float(counted(self.kind, ys)) / max(
+            float(counted(self.kind, y)), 1.0)
+        self.net.seed_dropout(masks, self.seed, step, self.rank)
+        self.opt.zero_grad(set_to_none=True)
+        logits = self.net._call(self.module, inputs, True, masks, runner=self.ddp)
+        loss = self.net.objective(self.module, logits, ys, share, b.n)
+        loss.backward()
+        self.opt.step()
+        if self.scheduler is not None:
+            self.scheduler.step()
+        m = metrics(self.kind, logits.detach(), ys, loss)
+        total = torch.stack([m["loss"].to(torch.float64) / self.devices,
+                             torch.as_tensor(m["correct"], dtype=torch.float64),
+                             torch.as_tensor(m["count"], dtype=torch.float64)])
+        torch.distributed.all_reduce(total)
+        return {"loss": total[0].to(loss.dtype), "correct": int(total[1]),
+                "count": int(total[2])}
 
     def _run_list(self, batches, step):
         return torch.stack([self._step(b, step + i)["loss"]
@@ -325,6 +376,28 @@ class TorchTrainer(Trainer):
 
 
 TorchNetwork.Trainer = TorchTrainer
+
+
+def counted(kind: str, y) -> int:
+    """How many predictions a loss of ``kind`` averages over in labels ``y``."""
+    return (y != -100).sum() if kind == "masked_cross_entropy" else y.shape[0]
+
+
+def _data_parallel(module, devices: int):
+    """``(DDP wrapper of module, rank)`` in the process group of ``devices`` ranks."""
+    from models._spec import ContractError
+
+    dist = torch.distributed
+    if not dist.is_available() or not dist.is_initialized():
+        raise ContractError(
+            f"devices={devices}: torch trains data-parallel in {devices} processes, one "
+            f"per rank; start them with torchrun --nproc-per-node {devices} (the process "
+            f"group initialized, gloo on CPU) or through mlsandbox.engine.fit(devices="
+            f"{devices}), which launches them")
+    if dist.get_world_size() != devices:
+        raise ContractError(f"devices={devices}, but the torch process group has "
+                            f"{dist.get_world_size()} ranks")
+    return nn.parallel.DistributedDataParallel(module), dist.get_rank()
 
 
 def environment() -> dict:
