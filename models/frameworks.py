@@ -122,6 +122,17 @@ def load_jax():
     return jax, _import("jax.numpy")
 
 
+def join_jax_processes(coordinator: str, num_processes: int, process_id: int):
+    """Join a multi-process JAX run (``jax.distributed.initialize``) before the first JAX
+    array: every process's devices form one device list, so a data-parallel trainer's
+    mesh spans them all.  On CPU the collectives go over gloo.  Returns ``jax``."""
+    jax, _ = load_jax()
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")  # CPU devices only
+    jax.distributed.initialize(coordinator_address=coordinator, num_processes=num_processes,
+                               process_id=process_id)
+    return jax
+
+
 def load_flax():
     """Return ``(jax, jnp, nnx, optax)``."""
     jax, jnp = load_jax()

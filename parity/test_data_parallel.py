@@ -153,6 +153,57 @@ def test_fact_keras_loss_divides_by_replicas(runs):
     assert float(runs("keras")["fact/keras-loss-in-replica"]) == 1 / parallel.DEVICES
 
 
+@pytest.mark.torch
+def test_engine_fit_on_spawned_ranks_equals_one_device(runs):
+    """``engine.fit(..., devices=2)`` outside a process group starts two gloo ranks: two
+    epochs (a last batch of 24 in shards of 12) equal one device's."""
+    z = runs("torch")
+    one, two = _result(z, "fit", 1), _result(z, "fit", parallel.DEVICES)
+    assert len(one["losses"]) == 20
+    assert_close(two, one, EXACT, "torch fit on 2 spawned ranks")
+
+
+def _launch(cmd, env, n=1, timeout=600):
+    procs = [subprocess.Popen(cmd, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2",
+                                        **env(i)}, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for i in range(n)]
+    for p in procs:
+        _, err = p.communicate(timeout=timeout)
+        assert p.returncode == 0, err[-4000:]
+
+
+@pytest.mark.torch
+def test_torchrun_engine_fit_equals_one_device(runs, tmp_path):
+    """The README's ``torchrun --nproc-per-node 2`` launch: the engine's fit inside the
+    process group torchrun made."""
+    from mlsandbox.engine.launch import free_port
+
+    out = tmp_path / "torchrun.npz"
+    _launch([sys.executable, "-m", "torch.distributed.run", "--nproc-per-node",
+             str(parallel.DEVICES), "--master-addr", "127.0.0.1", "--master-port",
+             str(free_port()), "-m", "mlsandbox.testing.parallel", "torchrun", str(out)],
+            lambda i: {})
+    two = {k[len("fit/2/"):]: v for k, v in np.load(out).items()}
+    assert_close(two, _result(runs("torch"), "fit", 1), EXACT, "torchrun fit")
+
+
+@pytest.mark.jax
+def test_jax_distributed_processes_equal_one_device(runs, tmp_path):
+    """Two processes joined by ``jax.distributed`` (one CPU device each, collectives
+    over gloo on 127.0.0.1): the mesh spans both, and the run is one device's."""
+    from mlsandbox.engine.launch import free_port
+
+    out = tmp_path / "jax.npz"
+    coordinator = f"127.0.0.1:{free_port()}"
+    _launch([sys.executable, "-m", "mlsandbox.testing.parallel", "jax-processes", str(out)],
+            lambda i: {"MLSANDBOX_COORDINATOR": coordinator, "MLSANDBOX_PROCESS_ID": str(i),
+                       "MLSANDBOX_CPU_DEVICES": "1"}, n=parallel.DEVICES)
+    z = dict(np.load(out))
+    for case in parallel.PROCESS_CASES:
+        assert_close(_result(z, case, parallel.DEVICES), _result(runs("jax"), case, 1), EXACT,
+                     f"jax.distributed {case}")
+
+
 # -- refusals: before anything is built --------------------------------------------------
 
 @pytest.mark.parametrize("devices", [0, -1, 1.5, True, "2", None])

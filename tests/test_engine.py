@@ -170,3 +170,28 @@ def test_keras_gets_its_own_adam_unless_a_form_is_named():
     assert_close(keras_run.params, reference(eps_hat=True).params, TOL, "Keras's own Adam")
     with pytest.raises(AssertionError):
         assert_close(keras_run.params, reference(eps_hat=False).params, TOL, "torch's Adam")
+
+
+@pytest.mark.parametrize("devices", [0, 1.5, True])
+def test_fit_refuses_bad_devices(devices):
+    x, y = np.zeros((8, 64)), np.zeros(8, np.int64)
+    with pytest.raises(ValueError, match="devices must be an integer >= 1"):
+        engine.fit("mlp", "numpy", (x, y), config={"n_in": 64}, devices=devices,
+                   progress=False)
+
+
+@pytest.mark.parametrize("n,batch_size", [(101, 32), (96, 33)])
+def test_fit_refuses_batches_that_do_not_split(n, batch_size):
+    """Checked before any framework starts: every batch, the last one too, must split
+    into equal shards."""
+    x, y = np.zeros((n, 64)), np.zeros(n, np.int64)
+    with pytest.raises(ValueError, match="must be multiples of 2"):
+        engine.fit("mlp", "torch", (x, y), config={"n_in": 64}, devices=2,
+                   batch_size=batch_size, progress=False)
+
+
+def test_fit_refuses_devices_on_the_reference():
+    x, y = np.zeros((8, 64)), np.zeros(8, np.int64)
+    with pytest.raises(models.ContractError, match="trains on one device"):
+        engine.fit("mlp", "numpy", (x, y), config={"n_in": 64}, devices=2, batch_size=4,
+                   progress=False)

@@ -22,6 +22,7 @@ import multiprocessing
 import os
 import queue
 import socket
+import sys
 import traceback
 
 
@@ -38,9 +39,25 @@ def free_port() -> int:
 
 def in_group() -> bool:
     """Whether this process belongs to an initialized torch process group."""
+    if "torch" not in sys.modules:
+        return False
     import torch.distributed as dist
 
     return dist.is_available() and dist.is_initialized()
+
+
+def is_writer() -> bool:
+    """Whether this process writes a run's files and progress: rank 0 of a torch process
+    group, process 0 of a ``jax.distributed`` run, and any process outside both."""
+    if in_group():
+        import torch.distributed as dist
+
+        return dist.get_rank() == 0
+    if "jax" in sys.modules:
+        import jax
+
+        return jax.process_index() == 0
+    return True
 
 
 def _rank_main(rank: int, n: int, port: int, threads: int, fn, args, results) -> None:

@@ -160,7 +160,8 @@ def fit(network, backend: str | None = None, train=None, val=None, *, epochs: in
         batch_size: int = 32, optimizer: str = "adam", dtype: str = "float32", seed: int = 0,
         params: dict | None = None, opt_state: dict | None = None, resume=None,
         callbacks: Sequence[Callback] = (), log_dir=None, checkpoint=None,
-        progress: bool = True, config: dict | None = None, **hyper) -> FitResult:
+        progress: bool = True, config: dict | None = None, devices: int = 1,
+        **hyper) -> FitResult:
     """Train ``network`` (a registered name with ``config``, or a ``models.get`` network)
     in ``backend`` on ``train`` (``(x, y)``, or a dict of arrays keyed like a batch) for
     ``epochs`` epochs in total.
@@ -172,13 +173,25 @@ def fit(network, backend: str | None = None, train=None, val=None, *, epochs: in
     ``log_dir`` turns on TensorBoard scalars in ``<log_dir>/<network>-<backend>``.
     ``hyper`` are the optimizer's canonical hyperparameters (``lr=1e-3`` ...).  Every
     argument is checked before any work is done.
+
+    ``devices=N`` trains data-parallel on the framework's own engine (the trainer's
+    ``devices``): JAX over N devices of this process (simulated CPU devices:
+    ``MLSANDBOX_CPU_DEVICES=N`` before JAX starts) or of every ``jax.distributed``
+    process, Keras over a ``MirroredStrategy`` of N devices, torch in N gloo ranks: this
+    process's group under ``torchrun``, else N processes started here
+    (:mod:`mlsandbox.engine.launch`) whose rank 0 returns the run.  ``batch_size`` and
+    the last batch of an epoch must split into N equal shards.  Only rank 0 (process
+    0) writes checkpoints, TensorBoard scalars and progress.
     """
     from tqdm.auto import tqdm
+
+    from mlsandbox.engine import launch
 
     net = _as_net(network, backend, config)
     spec = net.spec
     epochs = _check_int("epochs", epochs, 1)
     batch_size = _check_int("batch_size", batch_size, 1)
+    devices = _check_int("devices", devices, 1)
     history = {"epoch": [], **{k: [] for k in METRICS}}
     start = 0
     if resume is not None:
@@ -190,7 +203,55 @@ def fit(network, backend: str | None = None, train=None, val=None, *, epochs: in
     dtype = spec.check_params(params)
     data = as_arrays(train, spec, dtype, "train")
     val_data = as_arrays(val, spec, dtype, "val") if val is not None else None
-    trainer = net.trainer(params, optimizer, opt_state=opt_state, seed=seed, **hyper)
+    if devices > 1:
+        _check_shards(len(data["y"]), batch_size, devices)
+        if net.backend == "torch" and not launch.in_group():
+            return launch.ranks(devices, _fit_rank, dict(
+                network=spec.name, backend="torch", config=dataclasses.asdict(spec),
+                train=data, val=val_data, epochs=epochs, batch_size=batch_size,
+                optimizer=optimizer, seed=seed, params=params, opt_state=opt_state,
+                callbacks=callbacks, log_dir=log_dir, checkpoint=checkpoint,
+                progress=progress, devices=devices, resume_state=(start, history), **hyper))
+    return _fit(net, data, val_data, epochs, batch_size, optimizer, seed, params, opt_state,
+                callbacks, log_dir, checkpoint, progress, devices, start, history, hyper)
+
+
+def _check_shards(n: int, batch_size: int, devices: int) -> None:
+    last = n % batch_size
+    if batch_size % devices or last % devices:
+        raise ValueError(
+            f"devices={devices} needs batches that split into {devices} equal shards: "
+            f"batch_size={batch_size} and the last batch of each epoch ({n} examples: "
+            f"{last or batch_size}) must be multiples of {devices}")
+
+
+def _fit_rank(rank: int, kwargs: dict) -> FitResult:
+    """One torch rank of :func:`fit` (started by :func:`launch.ranks`)."""
+    start, history = kwargs.pop("resume_state")
+    config = kwargs.pop("config")
+    net = models.get(kwargs.pop("network"), kwargs.pop("backend"), **config)
+    a = kwargs
+    run = _fit(net, a.pop("train"), a.pop("val"), a.pop("epochs"), a.pop("batch_size"),
+               a.pop("optimizer"), a.pop("seed"), a.pop("params"), a.pop("opt_state"),
+               a.pop("callbacks"), a.pop("log_dir"), a.pop("checkpoint"), a.pop("progress"),
+               a.pop("devices"), start, history, a)
+    run.trainer = None   # stays in the rank
+    return run
+
+
+def _fit(net, data, val_data, epochs, batch_size, optimizer, seed, params, opt_state,
+         callbacks, log_dir, checkpoint, progress, devices, start, history, hyper):
+    """The epoch loop of :func:`fit` (arguments checked)."""
+    from tqdm.auto import tqdm
+
+    from mlsandbox.engine import launch
+
+    spec = net.spec
+    if not launch.is_writer():
+        log_dir = checkpoint = None
+        progress = False
+    trainer = net.trainer(params, optimizer, opt_state=opt_state, seed=seed, devices=devices,
+                          **hyper)
     run = FitResult(spec.name, net.backend, dict(params), {}, history, start, trainer=trainer)
     writer = None
     if log_dir is not None:

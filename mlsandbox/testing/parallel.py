@@ -176,6 +176,9 @@ def run(backend: str) -> dict[str, np.ndarray]:
             out.update(_flat(f"fact/shard-mean/{case}", shard_mean_gradient("torch", case)))
             out.update(_flat(f"fact/first-step/{case}/1",
                              first_step_gradient("torch", case, 1)))
+        out.update({f"fit/1/{k}": v for k, v in fit_digits("torch", 1).items()})
+        out.update({f"fit/{DEVICES}/{k}": v
+                    for k, v in fit_digits("torch", DEVICES).items()})  # spawned ranks
     else:
         for case in CASES:
             out.update(_flat(f"{case}/{DEVICES}", train(backend, case, DEVICES)))
@@ -184,13 +187,63 @@ def run(backend: str) -> dict[str, np.ndarray]:
     return out
 
 
+#: the cases the multi-process runs repeat (one process per device)
+PROCESS_CASES = ("densenet-batchnorm", "bert_mlm")
+
+
+def run_processes(mode: str) -> dict[str, np.ndarray] | None:
+    """This process's part of a multi-process run at ``DEVICES`` processes, rank 0's
+    results (None elsewhere): ``"jax-processes"`` joins ``jax.distributed`` (the
+    coordinator in ``MLSANDBOX_COORDINATOR``, this process's id in
+    ``MLSANDBOX_PROCESS_ID``); ``"torchrun"`` runs the engine's ``fit`` inside the process
+    group ``torchrun`` made."""
+    import os
+
+    if mode == "jax-processes":
+        from models.frameworks import join_jax_processes
+
+        jax = join_jax_processes(os.environ["MLSANDBOX_COORDINATOR"], DEVICES,
+                                 int(os.environ["MLSANDBOX_PROCESS_ID"]))
+        out = {}
+        for case in PROCESS_CASES:
+            out.update(_flat(f"{case}/{DEVICES}", train("jax", case, DEVICES)))
+        return out if jax.process_index() == 0 else None
+    if mode == "torchrun":
+        import torch.distributed as dist
+
+        dist.init_process_group("gloo")
+        try:
+            out = {f"fit/{DEVICES}/{k}": v for k, v in fit_digits("torch", DEVICES).items()}
+            return out if dist.get_rank() == 0 else None
+        finally:
+            dist.destroy_process_group()
+    raise ValueError(f"unknown multi-process mode {mode!r}")
+
+
+def fit_digits(backend: str, devices: int) -> dict[str, np.ndarray]:
+    """Two epochs of the engine's ``fit`` on 600 digits (batch 64, a last batch of 24),
+    the dense net with L2: the step losses and final params."""
+    from mlsandbox import engine
+    from mlsandbox.data import load_digits
+
+    ds = load_digits()
+    x, y = ds.features("train", "float64")[:600], ds.y_train[:600].astype(np.int64)
+    run = engine.fit("densenet", backend, (x, y), epochs=2, batch_size=64, dtype="float64",
+                     optimizer="sgd", lr=0.1, momentum=0.9, devices=devices, progress=False,
+                     config={"n_in": 64, "dropout_rate": 0.0, "l2": 1e-3})
+    return {"losses": np.array(run.step_losses), **run.params}
+
+
 def main(argv=None) -> int:
-    backend, path = (argv if argv is not None else sys.argv[1:])
+    """``BACKEND OUT.npz``: :func:`run`; ``MODE OUT.npz`` for a mode of
+    :func:`run_processes` (rank 0 writes)."""
+    what, path = (argv if argv is not None else sys.argv[1:])
     from mlsandbox.testing.trajectories import one_thread
 
     with one_thread():
-        results = run(backend)
-    np.savez(path, **results)
+        results = run_processes(what) if what in ("jax-processes", "torchrun") else run(what)
+    if results is not None:
+        np.savez(path, **results)
     return 0
 
 
