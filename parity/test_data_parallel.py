@@ -204,6 +204,26 @@ def test_jax_distributed_processes_equal_one_device(runs, tmp_path):
                      f"jax.distributed {case}")
 
 
+@pytest.mark.keras
+def test_keras_multi_worker_equals_one_device(runs, tmp_path):
+    """Two TensorFlow workers on 127.0.0.1 (``TF_CONFIG``), Keras under
+    ``MultiWorkerMirroredStrategy``: the run is one device's."""
+    import json
+
+    from mlsandbox.engine.launch import free_port
+
+    out = tmp_path / "tf.npz"
+    cluster = {"worker": [f"127.0.0.1:{free_port()}" for _ in range(parallel.DEVICES)]}
+    _launch([sys.executable, "-m", "mlsandbox.testing.parallel", "tf-workers", str(out)],
+            lambda i: {"TF_CONFIG": json.dumps({"cluster": cluster,
+                                                "task": {"type": "worker", "index": i}})},
+            n=parallel.DEVICES)
+    z = dict(np.load(out))
+    for case in parallel.PROCESS_CASES:
+        assert_close(_result(z, case, parallel.DEVICES), _result(runs("keras"), case, 1),
+                     EXACT, f"MultiWorkerMirroredStrategy {case}")
+
+
 # -- refusals: before anything is built --------------------------------------------------
 
 @pytest.mark.parametrize("devices", [0, -1, 1.5, True, "2", None])

@@ -187,6 +187,9 @@ def run(backend: str) -> dict[str, np.ndarray]:
     return out
 
 
+#: the multi-process runs of :func:`run_processes`
+MODES = ("jax-processes", "torchrun", "tf-workers")
+
 #: the cases the multi-process runs repeat (one process per device)
 PROCESS_CASES = ("densenet-batchnorm", "bert_mlm")
 
@@ -196,7 +199,8 @@ def run_processes(mode: str) -> dict[str, np.ndarray] | None:
     results (None elsewhere): ``"jax-processes"`` joins ``jax.distributed`` (the
     coordinator in ``MLSANDBOX_COORDINATOR``, this process's id in
     ``MLSANDBOX_PROCESS_ID``); ``"torchrun"`` runs the engine's ``fit`` inside the process
-    group ``torchrun`` made."""
+    group ``torchrun`` made; ``"tf-workers"`` trains Keras under a
+    ``MultiWorkerMirroredStrategy`` (the cluster in ``TF_CONFIG``)."""
     import os
 
     if mode == "jax-processes":
@@ -208,6 +212,13 @@ def run_processes(mode: str) -> dict[str, np.ndarray] | None:
         for case in PROCESS_CASES:
             out.update(_flat(f"{case}/{DEVICES}", train("jax", case, DEVICES)))
         return out if jax.process_index() == 0 else None
+    if mode == "tf-workers":   # TF_CONFIG names the cluster and this worker
+        import json
+
+        out = {}
+        for case in PROCESS_CASES:
+            out.update(_flat(f"{case}/{DEVICES}", train("keras", case, DEVICES)))
+        return out if json.loads(os.environ["TF_CONFIG"])["task"]["index"] == 0 else None
     if mode == "torchrun":
         import torch.distributed as dist
 
@@ -241,7 +252,7 @@ def main(argv=None) -> int:
     from mlsandbox.testing.trajectories import one_thread
 
     with one_thread():
-        results = run_processes(what) if what in ("jax-processes", "torchrun") else run(what)
+        results = run_processes(what) if what in MODES else run(what)
     if results is not None:
         np.savez(path, **results)
     return 0

@@ -523,9 +523,21 @@ def _counted(kind: str, y) -> int:
 
 def _mirrored(devices: int):
     """A ``MirroredStrategy`` over the first ``devices`` logical devices (GPUs when
-    there are enough, else CPUs)."""
+    there are enough, else CPUs); a ``MultiWorkerMirroredStrategy`` when ``TF_CONFIG``
+    describes a cluster."""
+    import json
+    import os
+
     from models._spec import ContractError
 
+    if os.environ.get("TF_CONFIG"):   # a multi-worker run: one replica per worker device
+        strategy = tf.distribute.MultiWorkerMirroredStrategy()
+        if strategy.num_replicas_in_sync != devices:
+            workers = len(json.loads(os.environ["TF_CONFIG"]).get("cluster", {})
+                          .get("worker", []))
+            raise ContractError(f"devices={devices}, but the TF_CONFIG cluster of {workers} "
+                                f"worker(s) has {strategy.num_replicas_in_sync} replicas")
+        return strategy
     for kind in ("GPU", "CPU"):
         found = tf.config.list_logical_devices(kind)
         if len(found) >= devices:
