@@ -49,7 +49,7 @@ def _mlp(benchmark, mnist_42k, group, impl):
     _info(benchmark, group, impl, data=source, shape=list(batch["x"].shape),
           dtype="float32")
     if impl == "onednn":
-        benchmark.extra_info["onednn"] = _onednn_version()
+        benchmark.extra_info.update(onednn=_onednn_version(), onednn_isa=_onednn_isa())
     return net, params, batch
 
 
@@ -95,8 +95,16 @@ def _conv(name, impl, benchmark, what):
     _info(benchmark, f"{name}-{what}", impl, data="seeded normal noise",
           shape=list(batch["x"].shape), dtype="float32")
     if impl == "onednn":
-        benchmark.extra_info["onednn"] = _onednn_version()
+        benchmark.extra_info.update(onednn=_onednn_version(), onednn_isa=_onednn_isa())
     return net, params, batch
+
+
+def _onednn_isa() -> str:
+    """The implementation oneDNN picks for a small convolution, e.g. ``"jit:avx2"``: the
+    instruction set our kernels really run (``ONEDNN_MAX_CPU_ISA`` caps it)."""
+    from kernels.accel import conv
+
+    return conv.implementation("forward", (8, 16, 16, 8), (3, 3, 8, 8))
 
 
 def _onednn_version() -> str:

@@ -123,10 +123,14 @@ def from_pretrained(name: str, path, *, backend: str = "numpy", dtype="float32",
 
 def environment(backend: str) -> dict:
     """Versions, device and thread counts of ``backend``'s framework (for benchmark
-    records), from its adapter (imports that framework)."""
+    records), from its adapter (imports that framework), and the instruction set it
+    runs (``isa``: :func:`models.frameworks.isa_in_use`)."""
     if backend not in BACKENDS:
         raise KeyError(f"unknown backend {backend!r}; expected one of {list(BACKENDS)}")
-    return importlib.import_module(f"models.adapters.{backend}_adapter").environment()
+    from models.frameworks import isa_in_use
+
+    info = importlib.import_module(f"models.adapters.{backend}_adapter").environment()
+    return {**info, "isa": isa_in_use(backend)}
 
 
 __all__ = ["BACKENDS", "IGNORE_INDEX", "NETWORKS", "REFERENCE", "REGISTRY", "Batch", "ContractError",

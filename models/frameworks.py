@@ -15,6 +15,12 @@ Settings applied here, before any array or layer exists (the parity policy, READ
   variable ``MLSANDBOX_CPU_DEVICES=N`` that child processes inherit): JAX's
   ``jax_num_cpu_devices`` and TensorFlow's logical CPU devices, set before either
   framework creates its first array.
+* An instruction-set cap (:func:`cap_isa`, or ``MLSANDBOX_MAX_ISA=avx2``): oneDNN's
+  ``ONEDNN_MAX_CPU_ISA`` (torch's, TensorFlow's and our kernels' oneDNN alike), ATen's
+  ``ATEN_CPU_CAPABILITY`` and XLA's ``--xla_cpu_max_isa``, so that an AVX-512 machine
+  runs what an AVX2 one runs.  Set before the frameworks start (this module applies the
+  environment variable when it is imported; :func:`isa_in_use` reports what each
+  framework took).
 """
 
 from __future__ import annotations
@@ -48,6 +54,45 @@ def _import(name: str):
 
 
 _done: set[str] = set()
+
+#: the environment variable naming an instruction-set cap for every framework
+MAX_ISA_ENV = "MLSANDBOX_MAX_ISA"
+#: cap -> (oneDNN's ONEDNN_MAX_CPU_ISA, ATen's ATEN_CPU_CAPABILITY, XLA's --xla_cpu_max_isa)
+ISA_CAPS = {"avx2": ("AVX2", "avx2", "AVX2"), "avx512": ("AVX512_CORE", "avx512", "AVX512")}
+
+
+def cap_isa(isa: str) -> dict[str, str]:
+    """Cap every framework's instruction set at ``isa`` (``"avx2"`` or ``"avx512"``) in
+    this process and its children; the environment it set.  Frameworks started already
+    keep what they chose (:func:`isa_in_use` tells)."""
+    if isa not in ISA_CAPS:
+        raise ValueError(f"unknown instruction-set cap {isa!r}; expected one of "
+                         f"{list(ISA_CAPS)}")
+    onednn, aten, xla = ISA_CAPS[isa]
+    flags = [f for f in os.environ.get("XLA_FLAGS", "").split()
+             if not f.startswith("--xla_cpu_max_isa=")]
+    env = {MAX_ISA_ENV: isa, "ONEDNN_MAX_CPU_ISA": onednn, "ATEN_CPU_CAPABILITY": aten,
+           "XLA_FLAGS": " ".join([*flags, f"--xla_cpu_max_isa={xla}"])}
+    os.environ.update(env)
+    return env
+
+
+def isa_in_use(backend: str) -> str:
+    """The instruction set ``backend``'s framework runs its CPU kernels with: ATen's
+    capability for torch, the cap XLA and oneDNN were given (else the CPU's own)."""
+    if backend == "torch":
+        return load_torch().backends.cpu.get_cpu_capability().lower()
+    cap = None
+    if backend == "jax":
+        cap = next((f.split("=", 1)[1] for f in os.environ.get("XLA_FLAGS", "").split()
+                    if f.startswith("--xla_cpu_max_isa=")), None)
+    elif backend == "keras":
+        cap = os.environ.get("ONEDNN_MAX_CPU_ISA")
+    return cap.lower() if cap else "native"
+
+
+if os.environ.get(MAX_ISA_ENV):
+    cap_isa(os.environ[MAX_ISA_ENV])
 
 #: the environment variable that carries :func:`cpu_devices` into child processes
 CPU_DEVICES_ENV = "MLSANDBOX_CPU_DEVICES"
