@@ -20,12 +20,47 @@ import numpy as np
 
 from models._spec import ContractError, Objective
 
-#: network -> the ``impl=`` values its JAX backend accepts (the first is the default)
+#: network -> the ``impl=`` values its JAX backend accepts (the first is the default;
+#: ``"auto"`` resolves to one of the others, :func:`auto_impl`)
 IMPLS = {
-    "mlp": ("xla", "fused", "onednn"),
-    "tinyvgg": ("xla", "fast", "onednn"),
-    "cnn": ("xla", "fast", "onednn"),
+    "mlp": ("xla", "fused", "onednn", "auto"),
+    "tinyvgg": ("xla", "fast", "onednn", "auto"),
+    "cnn": ("xla", "fast", "onednn", "auto"),
 }
+
+#: ``impl="auto"``: (network, vector ISA) -> the fastest kernel set for training, from
+#: the measured medians (docs/performance.md): on AVX-512 oneDNN leads every step (MLP
+#: 14.8 vs the fused XLA kernel's 19.1 ms, TinyVGG 12.6 vs 51.0, CNN 13.3 vs 44.1); on
+#: AVX2 (an AMD EPYC Zen 3, and this machine capped to AVX2) the fused XLA MLP beats
+#: oneDNN's GEMM (31.7 vs 47.6 ms) and oneDNN still leads the conv steps (54.2 vs 123.7,
+#: 53.6 vs 132.5).  Where oneDNN cannot be built the pure-XLA set stands in.
+AUTO = {("mlp", "avx512"): "onednn", ("mlp", "avx2"): "fused",
+        ("tinyvgg", "avx512"): "onednn", ("tinyvgg", "avx2"): "onednn",
+        ("cnn", "avx512"): "onednn", ("cnn", "avx2"): "onednn"}
+#: without oneDNN (or off x86's AVX2/AVX-512): each network's pure-XLA set
+AUTO_FALLBACK = {"mlp": "fused", "tinyvgg": "fast", "cnn": "fast"}
+
+
+def machine_isa() -> str:
+    """The vector ISA the kernels run with: the CPU's (:func:`kernels.cpu.vector_isa`),
+    lowered to an instruction-set cap where one is set (``MLSANDBOX_MAX_ISA``)."""
+    import os
+
+    from kernels.cpu import vector_isa
+    from models.frameworks import MAX_ISA_ENV
+
+    isa, cap = vector_isa(), os.environ.get(MAX_ISA_ENV)
+    return "avx2" if isa == "avx512" and cap == "avx2" else isa
+
+
+def auto_impl(network: str) -> str:
+    """The kernel set ``impl="auto"`` picks for ``network`` on this machine (:data:`AUTO`)."""
+    from kernels.accel import native
+
+    impl = AUTO.get((network, machine_isa()), AUTO_FALLBACK[network])
+    if impl == "onednn" and native.unavailable("onednn") is not None:
+        impl = AUTO_FALLBACK[network]
+    return impl
 
 
 def _require_onednn(network: str) -> None:
@@ -48,7 +83,7 @@ class _Selectable:
         if impl not in allowed:
             raise ValueError(f"{self.NETWORK}/jax: impl={impl!r} is not a kernel set of this "
                              f"network; expected one of {list(allowed)}")
-        self.impl = impl
+        self.impl = auto_impl(self.NETWORK) if impl == "auto" else impl
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.spec!r}, impl={self.impl!r})"
@@ -122,7 +157,7 @@ class FastConv(_Selectable):
 
     One mixin for every conv network: it reads the name from the spec."""
 
-    OPTIONS = {"impl": ("xla", "fast", "onednn")}
+    OPTIONS = {"impl": IMPLS["cnn"]}
 
     def __init__(self, spec, *, impl: str | None = None):
         self.NETWORK = spec.name
