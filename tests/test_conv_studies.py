@@ -72,5 +72,5 @@ def test_an_unknown_jax_kernel_set_is_named_and_writes_nothing(tmp_path, capsys)
                      "--jax-impl", "turbo", "--progress", "no", "--out", str(tmp_path / "r")])
     assert code == 1
     err = capsys.readouterr().err
-    assert "impl='turbo'" in err and "['xla', 'fused', 'onednn']" in err
+    assert "impl='turbo'" in err and "['xla', 'fused', 'onednn', 'auto']" in err
     assert list(tmp_path.iterdir()) == []

@@ -11,7 +11,6 @@ import numpy as np
 import models
 from mlsandbox import engine, machine
 from mlsandbox.compare import rel_err
-from mlsandbox.report import Report
 from mlsandbox.studies import common
 
 
@@ -103,31 +102,44 @@ def rows_and_metrics(runs, reference="numpy"):
     return headers, rows, metrics
 
 
-
-
-def write_report(out_dir, title, intro, network, net_config, config, data_name, backends,
-                 train, test):
-    """Train every backend inside the report (TensorBoard logs land in its folder)."""
-    with Report(out_dir, title) as report:
-        runs = train_all(network, net_config, train, test, backends=backends,
-                         epochs=config.epochs, batch_size=config.batch_size, lr=config.lr,
-                         seed=config.seed, dtype=config.dtype,
-                         log_dir=report.path / "tensorboard", progress=config.progress,
-                         checkpoint_dir=config.checkpoint_dir or None,
-                         jax_impl=config.jax_impl)
-        headers, rows, metrics = rows_and_metrics(runs)
-        report.text(intro + f" {len(train[0])} training and {len(test[0])} test images, "
-                    f"{config.dtype}, Adam lr {config.lr} (each framework's own Adam: "
-                    f"Keras's epsilon-hat differs), batch {config.batch_size}, "
-                    f"{config.epochs} epochs, identical initial parameters (seed "
-                    f"{config.seed}) and batch order in every framework. Train loss and "
-                    f"accuracy are epoch means in train mode; test after each epoch. "
-                    f"Machine: {machine.summary()}. "
-                    f"TensorBoard: `tensorboard --logdir {out_dir}/tensorboard`."
-                    + common.jax_impl_note(config.jax_impl, backends))
-        report.table(headers, rows)
-        report.figure("loss_curves.png", common.plot_fit_runs(runs, title), "loss curves overlaid")
-        report.metrics({"study": network, "data": data_name, "network": net_config,
-                        "config": dataclasses.asdict(config),
-                        "versions": common.versions(backends), "runs": metrics})
-    return runs
+def write_report(report, title, intro, network, net_config, config, data_name, backends,
+                 train, test) -> common.Summary:
+    """Train every backend and write the study into ``report`` (TensorBoard logs land in
+    its folder); then time the training step on one batch (:func:`common.step_ms`: the
+    engine's epoch times include the test evaluation)."""
+    report.heading(title, 1)
+    runs = train_all(network, net_config, train, test, backends=backends,
+                     epochs=config.epochs, batch_size=config.batch_size, lr=config.lr,
+                     seed=config.seed, dtype=config.dtype,
+                     log_dir=report.path / "tensorboard", progress=config.progress,
+                     checkpoint_dir=config.checkpoint_dir or None,
+                     jax_impl=config.jax_impl)
+    batch = {"x": train[0][:config.batch_size], "y": train[1][:config.batch_size]}
+    params = models.spec(network, **net_config).init(seed=config.seed, dtype=config.dtype)
+    ms = common.step_ms(network, net_config, params, batch, optimizer="adam",
+                        hyper={"lr": config.lr}, backends=backends, jax_impl=config.jax_impl)
+    headers, rows, metrics = rows_and_metrics(runs)
+    headers.append("ms/step")
+    for row, b in zip(rows, runs):
+        row.append(ms[b])
+        metrics[b]["ms_per_step"] = ms[b]
+    report.text(intro + f" {len(train[0])} training and {len(test[0])} test images, "
+                f"{config.dtype}, Adam lr {config.lr} (each framework's own Adam: "
+                f"Keras's epsilon-hat differs), batch {config.batch_size}, "
+                f"{config.epochs} epochs, identical initial parameters (seed "
+                f"{config.seed}) and batch order in every framework. Train loss and "
+                f"accuracy are epoch means in train mode; test after each epoch. ms/step: "
+                f"the median of two timed pairs of Adam steps on the first batch, after a "
+                f"compiling pair. Machine: {machine.summary()}. "
+                f"TensorBoard: `tensorboard --logdir {report.given_dir / 'tensorboard'}`."
+                + common.jax_impl_note(config.jax_impl, backends, network))
+    report.table(headers, rows)
+    report.figure("loss_curves.png", common.plot_fit_runs(runs, title), "loss curves overlaid")
+    report.metrics({"study": network, "data": data_name, "network": net_config,
+                    "config": dataclasses.asdict(config),
+                    "versions": common.versions(backends), "runs": metrics})
+    shape = " x ".join(str(d) for d in batch["x"].shape)
+    return common.Summary(
+        title, data_name,
+        {"final test accuracy": {b: r.history["val_accuracy"][-1] for b, r in runs.items()}},
+        [common.Speed(network, net_config, batch, f"Adam, batch {shape}", ms, config.dtype)])

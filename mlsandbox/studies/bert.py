@@ -40,7 +40,7 @@ import numpy as np
 import models
 from mlsandbox import machine
 from mlsandbox.compare import rel_err
-from mlsandbox.report import Report, new_figure
+from mlsandbox.report import new_figure
 from mlsandbox.studies import common
 
 HELP = "BERT: masked-LM training from MiniLM and fine-tuning on Rotten Tomatoes, 4 frameworks"
@@ -330,6 +330,11 @@ def _backends(text: str):
 
 
 def run(config: Config, out_dir) -> Path:
+    return common.run_study(write, config, out_dir)
+
+
+def write(config: Config, report) -> common.Summary:
+    """Run both parts in every backend and write the study into ``report``."""
     from tqdm.auto import tqdm
 
     common.validate_config(config)
@@ -368,66 +373,80 @@ def run(config: Config, out_dir) -> Path:
 
     title = f"BERT: masked-LM training and fine-tuning on {data_name}"
     total = len(backends) * (len(mlm_batches) + len(cls_batches))
-    parts = {}
+    parts, speed = {}, []
     with tqdm(total=total, desc="bert", unit="step", disable=not config.progress) as bar:
         if mlm_batches:
             params, net_config = pretrained("bert_mlm", path, tokens, config)
             parts["masked LM"] = train_part("bert_mlm", backends, params, net_config,
                                             mlm_batches, mlm_eval, config.mlm_lr, config, bar)
+            speed.append(common.Speed(
+                "bert_mlm", net_config, mlm_batches[0], f"masked LM, Adam, batch {bs} x {L}",
+                {b: 1e3 * r.seconds_per_step for b, r in parts["masked LM"].items()},
+                config.dtype))
         params, net_config = pretrained("bert_cls", path, tokens, config, num_labels=2)
         parts["fine-tuning"] = train_part("bert_cls", backends, params, net_config,
                                           cls_batches, cls_eval, config.lr, config, bar)
+        speed.append(common.Speed(
+            "bert_cls", net_config, cls_batches[0],
+            f"fine-tuning, Adam, batch {config.batch_size} x {L}",
+            {b: 1e3 * r.seconds_per_step for b, r in parts["fine-tuning"].items()},
+            config.dtype))
 
-    with Report(out_dir, title) as report:
-        capped = (f" The NumPy reference ran only the first {config.numpy_steps} steps of "
-                  f"each part (--numpy-steps): its test figures are those of the shorter "
-                  f"run, and the deviations are over those steps." if config.numpy_steps
-                  and models.REFERENCE in backends else "")
-        report.text(
-            f"{model_name} ({tokens.name}), {config.dtype}, {L} tokens per sentence; "
-            f"{len(y)} training and {len(test_y)} test sentences from {data_name}; every "
-            f"framework from the same weights (new heads drawn from seed {config.seed} as "
-            f"Hugging Face initialises them) and the same batches, dropout "
-            f"{config.dropout}, each framework's own Adam (Keras's is the epsilon-hat "
-            f"form). Machine: {machine.summary()}." + capped)
-        metrics = {"study": "bert", "model": model_name, "data": data_name,
-                   "config": dataclasses.asdict(config), "machine": machine.summary(),
-                   "versions": common.versions(backends)}
-        if "masked LM" in parts:
-            runs = parts["masked LM"]
-            dev = deviations(runs)
-            report.heading("Masked-LM training")
-            report.text(
-                f"{len(mlm_batches)} Adam steps (lr {config.mlm_lr}) of "
-                f"{config.mlm_batch_size} training sentences, {100 * config.mlm_probability:g}% "
-                f"of the tokens selected (of them 80% [MASK], 10% a random token, 10% "
-                f"kept; masks from (seed, step)); held out: the masked-LM loss and accuracy "
-                f"on {len(held['y'])} test sentences (masks from seed {config.seed + 1}).")
-            report.table(["framework", "steps", "first loss", "last loss",
-                          "held-out MLM loss", "held-out MLM accuracy", "s/step",
-                          "max step-loss dev vs numpy"],
-                         [[b, len(r.losses), r.losses[0], r.losses[-1], r.eval_loss,
-                           f"{100 * r.eval_accuracy:.2f}%", r.seconds_per_step, dev[b]]
-                          for b, r in runs.items()])
-            metrics["mlm"] = {b: {"losses": r.losses.tolist(), "eval_loss": r.eval_loss,
-                                  "eval_accuracy": r.eval_accuracy,
-                                  "seconds_per_step": r.seconds_per_step,
-                                  "max_step_loss_deviation": dev[b]} for b, r in runs.items()}
-        runs = parts["fine-tuning"]
+    report.heading(title, 1)
+    capped = (f" The NumPy reference ran only the first {config.numpy_steps} steps of "
+              f"each part (--numpy-steps): its test figures are those of the shorter "
+              f"run, and the deviations are over those steps." if config.numpy_steps
+              and models.REFERENCE in backends else "")
+    report.text(
+        f"{model_name} ({tokens.name}), {config.dtype}, {L} tokens per sentence; "
+        f"{len(y)} training and {len(test_y)} test sentences from {data_name}; every "
+        f"framework from the same weights (new heads drawn from seed {config.seed} as "
+        f"Hugging Face initialises them) and the same batches, dropout "
+        f"{config.dropout}, each framework's own Adam (Keras's is the epsilon-hat "
+        f"form). Machine: {machine.summary()}." + capped)
+    metrics = {"study": "bert", "model": model_name, "data": data_name,
+               "config": dataclasses.asdict(config), "machine": machine.summary(),
+               "versions": common.versions(backends)}
+    if "masked LM" in parts:
+        runs = parts["masked LM"]
         dev = deviations(runs)
-        report.heading("Fine-tuning for polarity")
+        report.heading("Masked-LM training")
         report.text(
-            f"bert_cls (the pooler and a new 2-way classifier), {config.epochs} epoch(s) "
-            f"of Adam (lr {config.lr}), batch {config.batch_size} in the engine's seeded "
-            f"order ({len(cls_batches)} steps); test accuracy on {len(test_y)} sentences.")
-        report.table(["framework", "steps", "last loss", "test accuracy", "s/step",
+            f"{len(mlm_batches)} Adam steps (lr {config.mlm_lr}) of "
+            f"{config.mlm_batch_size} training sentences, {100 * config.mlm_probability:g}% "
+            f"of the tokens selected (of them 80% [MASK], 10% a random token, 10% "
+            f"kept; masks from (seed, step)); held out: the masked-LM loss and accuracy "
+            f"on {len(held['y'])} test sentences (masks from seed {config.seed + 1}).")
+        report.table(["framework", "steps", "first loss", "last loss",
+                      "held-out MLM loss", "held-out MLM accuracy", "s/step",
                       "max step-loss dev vs numpy"],
-                     [[b, len(r.losses), r.losses[-1], f"{100 * r.eval_accuracy:.2f}%",
-                       r.seconds_per_step, dev[b]] for b, r in runs.items()])
-        metrics["finetune"] = {b: {"losses": r.losses.tolist(), "test_loss": r.eval_loss,
-                                   "test_accuracy": r.eval_accuracy,
-                                   "seconds_per_step": r.seconds_per_step,
-                                   "max_step_loss_deviation": dev[b]} for b, r in runs.items()}
-        report.figure("loss_curves.png", plot(parts, title), "loss curves overlaid")
-        report.metrics(metrics)
-    return Path(out_dir)
+                     [[b, len(r.losses), r.losses[0], r.losses[-1], r.eval_loss,
+                       f"{100 * r.eval_accuracy:.2f}%", r.seconds_per_step, dev[b]]
+                      for b, r in runs.items()])
+        metrics["mlm"] = {b: {"losses": r.losses.tolist(), "eval_loss": r.eval_loss,
+                              "eval_accuracy": r.eval_accuracy,
+                              "seconds_per_step": r.seconds_per_step,
+                              "max_step_loss_deviation": dev[b]} for b, r in runs.items()}
+    runs = parts["fine-tuning"]
+    dev = deviations(runs)
+    report.heading("Fine-tuning for polarity")
+    report.text(
+        f"bert_cls (the pooler and a new 2-way classifier), {config.epochs} epoch(s) "
+        f"of Adam (lr {config.lr}), batch {config.batch_size} in the engine's seeded "
+        f"order ({len(cls_batches)} steps); test accuracy on {len(test_y)} sentences.")
+    report.table(["framework", "steps", "last loss", "test accuracy", "s/step",
+                  "max step-loss dev vs numpy"],
+                 [[b, len(r.losses), r.losses[-1], f"{100 * r.eval_accuracy:.2f}%",
+                   r.seconds_per_step, dev[b]] for b, r in runs.items()])
+    metrics["finetune"] = {b: {"losses": r.losses.tolist(), "test_loss": r.eval_loss,
+                               "test_accuracy": r.eval_accuracy,
+                               "seconds_per_step": r.seconds_per_step,
+                               "max_step_loss_deviation": dev[b]} for b, r in runs.items()}
+    report.figure("loss_curves.png", plot(parts, title), "loss curves overlaid")
+    report.metrics(metrics)
+    accuracy = {"fine-tuning: test accuracy": {b: r.eval_accuracy
+                                               for b, r in parts["fine-tuning"].items()}}
+    if "masked LM" in parts:
+        accuracy["masked LM: held-out accuracy"] = {b: r.eval_accuracy
+                                                    for b, r in parts["masked LM"].items()}
+    return common.Summary(title, f"{data_name}; {model_name}", accuracy, speed)

@@ -33,6 +33,11 @@ class Config:
 
 
 def run(config: Config, out_dir) -> Path:
+    return common.run_study(write, config, out_dir)
+
+
+def write(config: Config, report) -> common.Summary:
+    """Train every backend and write the study into ``report``."""
     x, y, xt, yt, name = _convnets.load_images(config.data, config.data_dir or None,
                                                config.dtype)
     if config.train_limit:
@@ -41,6 +46,5 @@ def run(config: Config, out_dir) -> Path:
     title = f"MNIST convnet (Keras example) on {name}"
     intro = ("conv 32 3x3, ReLU, max-pool 2, conv 64 3x3, ReLU, max-pool 2, flatten, "
              "dropout 0.5, dense 10; Keras's init (glorot-uniform, zero bias).")
-    _convnets.write_report(out_dir, title, intro, "cnn", {}, config, name, backends,
-                           (x, y), (xt, yt))
-    return Path(out_dir)
+    return _convnets.write_report(report, title, intro, "cnn", {}, config, name, backends,
+                                  (x, y), (xt, yt))

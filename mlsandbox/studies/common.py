@@ -21,7 +21,7 @@ import numpy as np
 
 import models
 from mlsandbox.compare import rel_err
-from mlsandbox.report import new_figure
+from mlsandbox.report import Report, new_figure
 
 
 # -- the flags every network study shares (fresh Field objects: one per Config class) ----
@@ -50,8 +50,9 @@ def download_field():
 
 
 def jax_impl_field():
-    return dataclasses.field(default="xla", metadata={
-        "help": "the JAX column's kernels: xla (the Flax model as written) or a "
+    return dataclasses.field(default="auto", metadata={
+        "help": "the JAX column's kernels: auto (the set measured fastest on this "
+                "machine's instruction set), xla (the Flax model as written) or a "
                 "kernels/accel set (mlp: fused, onednn; tinyvgg, cnn: fast, onednn)"})
 
 
@@ -62,12 +63,19 @@ def build_network(name: str, backend: str, config: dict, jax_impl: str = "xla"):
     return models.get(name, backend, **config, **options)
 
 
-def jax_impl_note(jax_impl: str, backends) -> str:
-    """A sentence for the report when the JAX column runs a kernels/accel set."""
+def jax_impl_note(jax_impl: str, backends, network: str | None = None) -> str:
+    """A sentence for the report when the JAX column runs a kernels/accel set (``auto``
+    named with the set it picked for ``network``)."""
     if jax_impl == "xla" or "jax" not in backends:
         return ""
-    return (f" The JAX column runs the `kernels/accel` kernel set `impl=\"{jax_impl}\"` "
-            "(same numbers as the Flax model, checked in parity/test_accel.py).")
+    picked = ""
+    if jax_impl == "auto" and network is not None:
+        impl = models.get(network, "jax", impl="auto").impl
+        if impl == "xla":
+            return ""
+        picked = f" (here: `{impl}`)"
+    return (f" The JAX column runs the `kernels/accel` kernel set `impl=\"{jax_impl}\"`"
+            f"{picked} (same numbers as the Flax model, checked in parity/test_accel.py).")
 
 
 COLORS = {"numpy": "#4c72b0", "jax": "#dd8452", "torch": "#c44e52", "keras": "#55a868"}
@@ -118,7 +126,7 @@ def _backends(v) -> str | None:
 #: field name -> check(value) returning None when fine, else what was expected
 FLAG_RULES: dict[str, Callable[[object], str | None]] = {
     "steps": _positive_int, "epochs": _positive_int, "batch_size": _positive_int,
-    "chunk": _positive_int, "hidden": _positive_int,
+    "chunk": _positive_int, "hidden": _positive_int, "devices": _positive_int,
     "seed": _seed, "train_limit": _count, "torch_threads": _count,
     "lr": _positive, "sgd_lr": _positive, "momentum_lr": _positive, "adam_lr": _positive,
     "init_scale": _positive, "momentum": _momentum,
@@ -231,41 +239,96 @@ class Run:
     ms_per_step: float
 
 
+def devices_field():
+    return dataclasses.field(default=1, metadata={
+        "help": "data-parallel devices per framework (JAX: simulated CPU devices unless "
+                "there are accelerators; torch: gloo ranks; Keras: MirroredStrategy); the "
+                "NumPy reference runs on one"})
+
+
+def prepare_devices(devices: int, n: int, backends: Sequence[str]) -> None:
+    """Before any framework starts: the batch of ``n`` examples must split into
+    ``devices`` shards, and JAX and TensorFlow (when they are among ``backends``) get
+    that many CPU devices."""
+    if devices > 1:
+        if n % devices:
+            raise ValueError(f"--devices {devices}: the full batch of {n} examples does not "
+                             f"split into {devices} equal shards")
+        if {"jax", "keras"} & set(backends):
+            from models.frameworks import cpu_devices
+
+            cpu_devices(devices)
+
+
+def devices_note(devices: int, backends) -> str:
+    """A sentence for the report of a data-parallel run."""
+    if devices == 1:
+        return ""
+    return (f" Data-parallel: every framework but the NumPy reference trains on {devices} "
+            f"devices (JAX's jax.sharding, torch's DDP over {devices} gloo ranks, Keras's "
+            f"MirroredStrategy; simulated CPU devices share this machine's cores, so ms/step "
+            f"shows the engines' overhead, not a speed-up; docs/parallel.md).")
+
+
 def train_side_by_side(network: str, config: dict, params: dict, batch: dict, *,
                        steps: int, chunk: int, optimizer: str, hyper: dict,
                        backends: Sequence[str], progress: bool = True,
-                       jax_impl: str = "xla") -> dict[str, Run]:
+                       jax_impl: str = "xla", devices: int = 1) -> dict[str, Run]:
     """Full-batch training of ``network`` in every backend from the same ``params``,
     through each network's own trainer (the one training step of its framework).
 
     Steps run in chunks of ``chunk`` on one trainer per backend (the optimizer state
     carries over; the progress bar moves once per chunk).  ``ms_per_step`` is the median
     over chunks after the first (the first one compiles).  ``jax_impl``: the JAX
-    backend's kernel set (:func:`build_network`).
+    backend's kernel set (:func:`build_network`).  ``devices``: data-parallel width of
+    every backend with an engine for it (:func:`prepare_devices` first); torch's ranks
+    are started here (:mod:`mlsandbox.engine.launch`), the reference trains on one.
     """
     from tqdm.auto import tqdm
+
+    from mlsandbox.engine import launch
 
     runs = {}
     total = steps * len(backends)
     with tqdm(total=total, desc=f"{network}", unit="step", disable=not progress) as bar:
         for backend in backends:
-            bar.set_postfix_str(backend)
-            net = build_network(network, backend, config, jax_impl)
-            trainer = net.trainer(params, optimizer, **hyper)
-            b = trainer.put(batch)
-            losses, times = [], []
-            done = 0
-            while done < steps:
-                n = min(chunk, steps - done)
-                t0 = time.perf_counter()
-                losses.append(trainer.run(b, steps=n))
-                times.append((time.perf_counter() - t0) / n)
-                done += n
-                bar.update(n)
-            timed = times[1:] or times
-            runs[backend] = Run(backend, np.concatenate(losses), trainer.state()[0],
-                                1e3 * float(np.median(timed)))
+            width = devices if backend != models.REFERENCE else 1
+            bar.set_postfix_str(backend if width == 1 else f"{backend} x{width}")
+            # the kernel sets train on one device: data-parallel JAX runs the Flax model
+            impl = "xla" if width > 1 and jax_impl == "auto" else jax_impl
+            job = (network, backend, config, impl, params, batch, steps, chunk,
+                   optimizer, hyper, width)
+            if width > 1 and backend == "torch" and not launch.in_group():
+                runs[backend] = launch.ranks(width, _side_rank, job)
+                bar.update(steps)
+            else:
+                runs[backend] = _side_run(*job, bar=bar)
     return runs
+
+
+def _side_rank(rank: int, job: tuple) -> "Run":
+    return _side_run(*job, bar=None)
+
+
+def _side_run(network, backend, config, jax_impl, params, batch, steps, chunk, optimizer,
+              hyper, devices, bar) -> "Run":
+    """One backend's part of :func:`train_side_by_side`."""
+    net = build_network(network, backend, config, jax_impl)
+    trainer = net.trainer(params, optimizer, devices=devices, **hyper)
+    b = trainer.put(batch)
+    losses, times = [], []
+    done = 0
+    while done < steps:
+        n = min(chunk, steps - done)
+        t0 = time.perf_counter()
+        losses.append(trainer.run(b, steps=n))
+        times.append((time.perf_counter() - t0) / n)
+        done += n
+        if bar is not None:
+            bar.update(n)
+    timed = times[1:] or times
+    return Run(backend, np.concatenate(losses), trainer.state()[0],
+               1e3 * float(np.median(timed)))
 
 
 def accuracy(net, params: dict, x: np.ndarray, y: np.ndarray, batch_size: int = 10000) -> float:
@@ -333,6 +396,53 @@ def plot_fit_runs(runs, title):
     ax.legend()
     ax_acc.legend()
     return fig
+
+
+# -- what a study hands back (the all-studies report composes these) ---------------------
+@dataclasses.dataclass
+class Speed:
+    """One timed training step of a study: milliseconds per step per backend, and the
+    step itself (network, its config and a batch of the step's shape: enough to count the
+    step's FLOPs)."""
+
+    network: str
+    config: dict
+    batch: dict
+    step: str                      # what the step is, e.g. "full-batch GD, 1437 x 64"
+    ms: dict[str, float]
+    dtype: str = "float32"
+
+
+@dataclasses.dataclass
+class Summary:
+    """What a study's ``write(config, report)`` returns besides what it wrote: its title,
+    what it ran on, its accuracies (``{what: {backend or estimator: fraction}}``) and
+    its timed steps."""
+
+    title: str
+    data: str
+    accuracy: dict[str, dict[str, float]] = dataclasses.field(default_factory=dict)
+    speed: list[Speed] = dataclasses.field(default_factory=list)
+
+
+def run_study(write, config, out_dir) -> Path:
+    """A study's ``run``: ``write(config, report)`` into a new report at ``out_dir``
+    (all or nothing, :class:`mlsandbox.report.Report`)."""
+    with Report(out_dir) as report:
+        write(config, report)
+    return Path(out_dir)
+
+
+def step_ms(network: str, config: dict, params: dict, batch: dict, *, optimizer: str,
+            hyper: dict, backends: Sequence[str], jax_impl: str = "xla",
+            steps: int = 6) -> dict[str, float]:
+    """``{backend: ms per step}`` of ``steps`` training steps on ``batch`` (for studies
+    whose training loop times epochs, evaluation included): :func:`train_side_by_side`
+    in chunks of 2, the first chunk (which compiles) not counted."""
+    runs = train_side_by_side(network, config, params, batch, steps=steps, chunk=2,
+                              optimizer=optimizer, hyper=hyper, backends=backends,
+                              progress=False, jax_impl=jax_impl)
+    return {b: r.ms_per_step for b, r in runs.items()}
 
 
 def versions(backends: Sequence[str]) -> dict[str, str]:

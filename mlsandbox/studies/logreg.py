@@ -43,7 +43,6 @@ import numpy as np
 
 import models
 from mlsandbox import machine
-from mlsandbox.report import Report
 from mlsandbox.studies import common
 
 if TYPE_CHECKING:
@@ -143,7 +142,12 @@ class Outcome:
 
 
 def run(config: Config, out_dir) -> Path:
-    """The study's steps, in order (the bar is on screen before anything is loaded)."""
+    return common.run_study(write, config, out_dir)
+
+
+def write(config: Config, report) -> common.Summary:
+    """The study's steps, in order (the bar is on screen before anything is loaded),
+    written into ``report``."""
     from tqdm.auto import tqdm
 
     config.check()
@@ -158,7 +162,7 @@ def run(config: Config, out_dir) -> Path:
         grid = search_grid(X, y, splits, config, bar)
         bar.set_postfix_str("report")
         return write_report(Outcome(config, classes, y, splits, same_folds, cv, batched,
-                                    defaults, grid), out_dir)
+                                    defaults, grid), report)
 
 
 def load_data():
@@ -263,44 +267,46 @@ def search_grid(X, y, splits, config: Config, bar) -> dict:
                          on_fit=lambda: bar.update(1))
 
 
-def write_report(o: Outcome, out_dir) -> Path:
-    """Step 6: the report directory (tables, plots, ``metrics.json``)."""
+def write_report(o: Outcome, report) -> common.Summary:
+    """Step 6: the report (tables, plots, ``metrics.json``)."""
     from mlsandbox.classical import workflow as W
 
     config, names = o.config, (REFERENCE, *o.backends)
     gaps = o.gaps()
     title = f"Logistic regression (C={config.C:g}) on breast cancer, {config.n_splits}-fold CV"
-    with Report(out_dir, title) as report:
-        report.text(
-            f"{len(o.y)} samples, 30 features, classes {o.classes} (positive: "
-            f"{o.classes[1]}). Pipeline: StandardScaler fitted on each training fold, then "
-            f"logistic regression with an L2 penalty (C={config.C:g}). Reference: "
-            f"scikit-learn's LogisticRegression(solver=\"{REFERENCE_SOLVER}\", "
-            f"tol={config.tol:g}), which reaches the optimum our Newton solvers reach "
-            f"(probabilities within ~1e-10). Folds: ours, stratified, shuffled with seed "
-            f"{config.seed}; identical to scikit-learn's StratifiedKFold: "
-            f"{'yes' if o.same_folds else 'NO'}. Threshold 0.5 unless stated; the "
-            f"F1-optimal threshold is chosen on the training fold (every distinct "
-            f"training probability a candidate, the highest among equal F1) and applied "
-            f"to the test fold.")
-        _per_fold_section(report, o, names)
-        _summary_section(report, o, names, gaps)
-        _defaults_section(report, o)
-        _timing_section(report, o, names)
-        if o.grid:
-            _grid_section(report, o.grid)
-        _plots_section(report, o)
-        report.metrics({
-            "study": "logreg", "data": "sklearn breast cancer (569 x 30)",
-            "config": dataclasses.asdict(config), "folds_identical_to_sklearn": o.same_folds,
-            "fold_sizes": [len(t) for _, t in o.splits],
-            "reference": {"name": REFERENCE, "solver": REFERENCE_SOLVER, "tol": config.tol},
-            "results": {name: {"folds": o.cv[name].folds,
-                               "summary": W.summary(o.cv[name].folds)} for name in names},
-            "jax_vmap": {"folds": o.batched.folds, "summary": W.summary(o.batched.folds)},
-            "max_per_fold_gap_to_sklearn": gaps,
-            "sklearn_lbfgs_defaults": o.defaults, "grid_search": o.grid})
-    return Path(out_dir)
+    report.heading(title, 1)
+    report.text(
+        f"{len(o.y)} samples, 30 features, classes {o.classes} (positive: "
+        f"{o.classes[1]}). Pipeline: StandardScaler fitted on each training fold, then "
+        f"logistic regression with an L2 penalty (C={config.C:g}). Reference: "
+        f"scikit-learn's LogisticRegression(solver=\"{REFERENCE_SOLVER}\", "
+        f"tol={config.tol:g}), which reaches the optimum our Newton solvers reach "
+        f"(probabilities within ~1e-10). Folds: ours, stratified, shuffled with seed "
+        f"{config.seed}; identical to scikit-learn's StratifiedKFold: "
+        f"{'yes' if o.same_folds else 'NO'}. Threshold 0.5 unless stated; the "
+        f"F1-optimal threshold is chosen on the training fold (every distinct "
+        f"training probability a candidate, the highest among equal F1) and applied "
+        f"to the test fold.")
+    _per_fold_section(report, o, names)
+    _summary_section(report, o, names, gaps)
+    _defaults_section(report, o)
+    _timing_section(report, o, names)
+    if o.grid:
+        _grid_section(report, o.grid)
+    _plots_section(report, o)
+    report.metrics({
+        "study": "logreg", "data": "sklearn breast cancer (569 x 30)",
+        "config": dataclasses.asdict(config), "folds_identical_to_sklearn": o.same_folds,
+        "fold_sizes": [len(t) for _, t in o.splits],
+        "reference": {"name": REFERENCE, "solver": REFERENCE_SOLVER, "tol": config.tol},
+        "results": {name: {"folds": o.cv[name].folds,
+                           "summary": W.summary(o.cv[name].folds)} for name in names},
+        "jax_vmap": {"folds": o.batched.folds, "summary": W.summary(o.batched.folds)},
+        "max_per_fold_gap_to_sklearn": gaps,
+        "sklearn_lbfgs_defaults": o.defaults, "grid_search": o.grid})
+    return common.Summary(title, "scikit-learn's breast cancer (569 x 30)", {
+        f"{config.n_splits}-fold CV accuracy (mean)": {
+            name: W.summary(o.cv[name].folds)["accuracy"]["mean"] for name in names}})
 
 
 def _per_fold_section(report, o: Outcome, names) -> None:
@@ -407,4 +413,4 @@ def _plots_section(report, o: Outcome) -> None:
         "confusion matrix")
 
 
-__all__ = ["Config", "HELP", "fit_count", "run"]
+__all__ = ["Config", "HELP", "fit_count", "run", "write"]

@@ -25,7 +25,7 @@ import models
 from mlsandbox import machine
 from mlsandbox.compare import rel_err
 from mlsandbox.data import as_features
-from mlsandbox.report import Report, new_figure
+from mlsandbox.report import new_figure
 from mlsandbox.studies import common
 
 HELP = "MNIST MLP with SGD, SGD+momentum and Adam in all four frameworks"
@@ -169,6 +169,11 @@ def plot_accuracy(runs: dict, labels, backend: str, title: str):
 
 
 def run(config: Config, out_dir) -> Path:
+    return common.run_study(write, config, out_dir)
+
+
+def write(config: Config, report) -> common.Summary:
+    """Train every optimizer in every backend and write the study into ``report``."""
     from tqdm.auto import tqdm
 
     ds, data_name = common.load_classification_data(config.data, config.data_dir or None)
@@ -225,28 +230,36 @@ def run(config: Config, out_dir) -> Path:
     title = (f"MLP {x.shape[1]}-{config.hidden}-{len(ds.classes)} on {data_name}: SGD, "
              f"SGD+momentum, Adam in {len(backends)} frameworks")
     window = max(1, len(runs[labels[0]][backends[0]].losses) // (config.epochs * 10))
-    with Report(out_dir, title) as report:
-        report.text(
-            f"{len(y)} training and {len(y_test)} test examples, {config.dtype}, minibatches "
-            f"of {config.batch_size} (the same ones, in the same order, in every framework), "
-            f"{config.epochs} epochs, init uniform in [-{config.init_scale}, "
-            f"{config.init_scale}] (seed {config.seed}), torch threads "
-            f"{config.torch_threads or 'default'}.  Optimizers: SGD lr "
-            f"{config.sgd_lr}; SGD+momentum lr {config.momentum_lr}, momentum "
-            f"{config.momentum}; Adam lr {config.adam_lr}, β 0.9/0.999, ε 1e-8 (Keras: "
-            f"epsilon-hat form, {config.adam_eps_hat}).  Deviations are max|x − x_numpy| / "
-            f"max(1, max|x_numpy|) over every step's loss and the final parameters.  "
-            f"Machine: {machine.summary()}.")
-        report.table(["optimizer", "framework", "final test acc", "best test acc",
-                      "last-epoch loss", "ms/step", "max loss dev", "final params dev"], rows)
-        report.figure("loss_curves.png", plot(runs, labels, backends, window, title),
-                      "per optimizer: the frameworks' loss curves overlaid, and their "
-                      "deviation from the NumPy reference")
-        acc_backend = "numpy" if "numpy" in backends else backends[0]
-        report.figure("test_accuracy.png", plot_accuracy(
-            runs, labels, acc_backend, f"test accuracy per epoch ({acc_backend})"),
-            "test accuracy per epoch, one line per optimizer")
-        report.metrics({"study": "optimizers", "data": data_name,
-                        "config": dataclasses.asdict(config), "network": net_config,
-                        "versions": common.versions(backends), "runs": metrics})
-    return Path(out_dir)
+    report.heading(title, 1)
+    report.text(
+        f"{len(y)} training and {len(y_test)} test examples, {config.dtype}, minibatches "
+        f"of {config.batch_size} (the same ones, in the same order, in every framework), "
+        f"{config.epochs} epochs, init uniform in [-{config.init_scale}, "
+        f"{config.init_scale}] (seed {config.seed}), torch threads "
+        f"{config.torch_threads or 'default'}.  Optimizers: SGD lr "
+        f"{config.sgd_lr}; SGD+momentum lr {config.momentum_lr}, momentum "
+        f"{config.momentum}; Adam lr {config.adam_lr}, β 0.9/0.999, ε 1e-8 (Keras: "
+        f"epsilon-hat form, {config.adam_eps_hat}).  Deviations are max|x − x_numpy| / "
+        f"max(1, max|x_numpy|) over every step's loss and the final parameters.  "
+        f"Machine: {machine.summary()}.")
+    report.table(["optimizer", "framework", "final test acc", "best test acc",
+                  "last-epoch loss", "ms/step", "max loss dev", "final params dev"], rows)
+    report.figure("loss_curves.png", plot(runs, labels, backends, window, title),
+                  "per optimizer: the frameworks' loss curves overlaid, and their "
+                  "deviation from the NumPy reference")
+    acc_backend = "numpy" if "numpy" in backends else backends[0]
+    report.figure("test_accuracy.png", plot_accuracy(
+        runs, labels, acc_backend, f"test accuracy per epoch ({acc_backend})"),
+        "test accuracy per epoch, one line per optimizer")
+    report.metrics({"study": "optimizers", "data": data_name,
+                    "config": dataclasses.asdict(config), "network": net_config,
+                    "versions": common.versions(backends), "runs": metrics})
+    batch = epoch_batches(x, y, config.batch_size, config.seed, 0)[0]
+    speed = [common.Speed("mlp", net_config, batch,
+                          f"{label}, minibatch {config.batch_size} x {x.shape[1]}",
+                          {b: r.ms_per_step for b, r in runs[label].items()}, config.dtype)
+             for label in labels]
+    accuracy = {f"{label}: final test accuracy": {b: r.test_accuracy[-1]
+                                                  for b, r in runs[label].items()}
+                for label in labels}
+    return common.Summary(title, data_name, accuracy, speed)

@@ -29,7 +29,6 @@ import numpy as np
 import models
 from mlsandbox import engine, machine
 from mlsandbox.compare import rel_err
-from mlsandbox.report import Report
 from mlsandbox.studies import common
 
 HELP = "IMDB sentiment: the embedding classifier and TF-IDF + logistic regression, 4 frameworks"
@@ -121,10 +120,15 @@ def vectorize(ds, config):
             (x, y, xt, yt))
 
 
+def classifier_config(config) -> dict:
+    """The ``textclf`` network's config of the study's ``config``."""
+    return {"vocab_size": config.vocab_size, "seq_len": config.seq_len,
+            "dropout_rate": config.dropout}
+
+
 def train_classifiers(config, train, test, backends, log_dir):
     """``{backend: FitResult}`` of the embedding classifier, same params and batches."""
-    net_config = {"vocab_size": config.vocab_size, "seq_len": config.seq_len,
-                  "dropout_rate": config.dropout}
+    net_config = classifier_config(config)
     params = models.spec("textclf", **net_config).init(seed=config.seed, dtype=config.dtype)
     return {b: engine.fit("textclf", b, train, test, epochs=config.epochs,
                           batch_size=config.batch_size, optimizer="adam", lr=config.lr,
@@ -202,6 +206,11 @@ def _classifier_rows(runs):
 
 
 def run(config: Config, out_dir) -> Path:
+    return common.run_study(write, config, out_dir)
+
+
+def write(config: Config, report) -> common.Summary:
+    """Train the classifier and the TF-IDF models and write the study into ``report``."""
     from tqdm.auto import tqdm
 
     backends = common.parse_backends(config.backends, "textclf")
@@ -210,51 +219,69 @@ def run(config: Config, out_dir) -> Path:
         vocab, train, test, texts = vectorize(ds, config)
         bar.update(1)
     title = f"Sentiment from text on {name}"
-    with Report(out_dir, title) as report:
-        runs = train_classifiers(config, train, test, backends, report.path / "tensorboard")
-        n_fits = len(_tfidf_sets(config.tfidf)) * (len(GRID_C) + 1 + len(backends))
-        with tqdm(total=n_fits, desc="text: TF-IDF + logistic regression",
-                  disable=not config.progress or not n_fits) as bar:
-            tfidf = fit_tfidf(texts, config, backends, bar)
-        accs = [r.history["val_accuracy"][-1] for r in runs.values()]
-        report.text(
-            f"{len(train['y'])} training and {len(test['y'])} test texts from {name}; "
-            f"vocabulary of the {len(vocab.tokens) - 2} most frequent training words (id 0 "
-            f"padding, 1 unknown; at most {config.vocab_size}), {config.seq_len} ids per "
-            f"text. Machine: "
-            f"{machine.summary()}.")
-        report.heading("The embedding classifier")
-        report.text(
-            f"Embedding({config.vocab_size}, 16), masked mean, Dense 16 ReLU, Dense 1; "
-            f"{config.dtype}, Adam lr {config.lr} (each framework's own: Keras's computes the "
-            f"epsilon-hat form, hence its larger step-loss deviation), batch "
-            f"{config.batch_size}, {config.epochs} epochs, dropout {config.dropout}, the "
-            f"same initial parameters (seed {config.seed}) and batch order everywhere. "
-            f"Final test accuracies span {100 * (max(accs) - min(accs)):.2f} points.")
-        rows, cls_metrics = _classifier_rows(runs)
-        report.table(["framework", *[f"test acc, epoch {e + 1}" for e in range(config.epochs)],
-                      "train loss", "s/epoch", "max step-loss dev vs numpy"], rows)
-        report.figure("loss_curves.png", common.plot_fit_runs(runs, title), "loss curves overlaid")
-        tf_metrics = {}
-        for fs, res in tfidf.items():
-            report.heading(f"TF-IDF ({fs}) + logistic regression")
-            report.text(f"{res['features']} features (our TfidfVectorizer, "
-                        f"{TFIDF[fs] or 'scikit-learn defaults'}), vectorized in "
-                        f"{res['vectorize_seconds']:.1f} s; C = {res['C']:g} chosen on every "
-                        f"fifth training text by the NumPy estimator (validation accuracy "
-                        + ", ".join(f"C={c:g}: {100 * a:.2f}%" for c, a in res["validation"].items())
-                        + "). scikit-learn: liblinear at tol 1e-10.")
-            report.table(["estimator", "test accuracy", "fit s", "max coef gap vs numpy"],
-                         [[b, f"{100 * f['accuracy']:.2f}%", f["seconds"], f["coef_gap"]]
-                          for b, f in res["fits"].items()])
-            report.table(["most positive", "weight", "most negative", "weight"],
-                         [[p, pw, n, nw] for (p, pw), (n, nw) in
-                          zip(res["top_positive"], res["top_negative"])])
-            tf_metrics[fs] = {k: v for k, v in res.items()
-                              if k not in ("fits", "vectorize_seconds")}
-            tf_metrics[fs]["test_accuracy"] = {b: f["accuracy"] for b, f in res["fits"].items()}
-            tf_metrics[fs]["coef_gap"] = {b: f["coef_gap"] for b, f in res["fits"].items()}
-        report.metrics({"study": "text", "data": name, "config": dataclasses.asdict(config),
-                        "versions": common.versions(backends), "classifier": cls_metrics,
-                        "tfidf": tf_metrics})
-    return Path(out_dir)
+    report.heading(title, 1)
+    runs = train_classifiers(config, train, test, backends, report.path / "tensorboard")
+    n_fits = len(_tfidf_sets(config.tfidf)) * (len(GRID_C) + 1 + len(backends))
+    with tqdm(total=n_fits, desc="text: TF-IDF + logistic regression",
+              disable=not config.progress or not n_fits) as bar:
+        tfidf = fit_tfidf(texts, config, backends, bar)
+    accs = [r.history["val_accuracy"][-1] for r in runs.values()]
+    report.text(
+        f"{len(train['y'])} training and {len(test['y'])} test texts from {name}; "
+        f"vocabulary of the {len(vocab.tokens) - 2} most frequent training words (id 0 "
+        f"padding, 1 unknown; at most {config.vocab_size}), {config.seq_len} ids per "
+        f"text. Machine: "
+        f"{machine.summary()}.")
+    report.heading("The embedding classifier")
+    report.text(
+        f"Embedding({config.vocab_size}, 16), masked mean, Dense 16 ReLU, Dense 1; "
+        f"{config.dtype}, Adam lr {config.lr} (each framework's own: Keras's computes the "
+        f"epsilon-hat form, hence its larger step-loss deviation), batch "
+        f"{config.batch_size}, {config.epochs} epochs, dropout {config.dropout}, the "
+        f"same initial parameters (seed {config.seed}) and batch order everywhere. "
+        f"Final test accuracies span {100 * (max(accs) - min(accs)):.2f} points.")
+    rows, cls_metrics = _classifier_rows(runs)
+    net_config = classifier_config(config)
+    batch = {k: v[:config.batch_size] for k, v in train.items()}
+    ms = common.step_ms("textclf", net_config,
+                        models.spec("textclf", **net_config).init(seed=config.seed,
+                                                                  dtype=config.dtype),
+                        batch, optimizer="adam", hyper={"lr": config.lr}, backends=backends)
+    for row, b in zip(rows, runs):
+        row.append(ms[b])
+    report.table(["framework", *[f"test acc, epoch {e + 1}" for e in range(config.epochs)],
+                  "train loss", "s/epoch", "max step-loss dev vs numpy", "ms/step"], rows)
+    report.text("ms/step: the median of two timed pairs of Adam steps on the first batch, "
+                "after a compiling pair (s/epoch includes the test evaluation).")
+    report.figure("loss_curves.png", common.plot_fit_runs(runs, title), "loss curves overlaid")
+    tf_metrics = {}
+    for fs, res in tfidf.items():
+        report.heading(f"TF-IDF ({fs}) + logistic regression")
+        report.text(f"{res['features']} features (our TfidfVectorizer, "
+                    f"{TFIDF[fs] or 'scikit-learn defaults'}), vectorized in "
+                    f"{res['vectorize_seconds']:.1f} s; C = {res['C']:g} chosen on every "
+                    f"fifth training text by the NumPy estimator (validation accuracy "
+                    + ", ".join(f"C={c:g}: {100 * a:.2f}%" for c, a in res["validation"].items())
+                    + "). scikit-learn: liblinear at tol 1e-10.")
+        report.table(["estimator", "test accuracy", "fit s", "max coef gap vs numpy"],
+                     [[b, f"{100 * f['accuracy']:.2f}%", f["seconds"], f["coef_gap"]]
+                      for b, f in res["fits"].items()])
+        report.table(["most positive", "weight", "most negative", "weight"],
+                     [[p, pw, n, nw] for (p, pw), (n, nw) in
+                      zip(res["top_positive"], res["top_negative"])])
+        tf_metrics[fs] = {k: v for k, v in res.items()
+                          if k not in ("fits", "vectorize_seconds")}
+        tf_metrics[fs]["test_accuracy"] = {b: f["accuracy"] for b, f in res["fits"].items()}
+        tf_metrics[fs]["coef_gap"] = {b: f["coef_gap"] for b, f in res["fits"].items()}
+    report.metrics({"study": "text", "data": name, "config": dataclasses.asdict(config),
+                    "versions": common.versions(backends), "classifier": cls_metrics,
+                    "tfidf": tf_metrics})
+    accuracy = {"textclf: final test accuracy": {b: r.history["val_accuracy"][-1]
+                                                 for b, r in runs.items()}}
+    for fs, res in tfidf.items():
+        accuracy[f"TF-IDF ({fs}) + logistic regression: test accuracy"] = {
+            b: f["accuracy"] for b, f in res["fits"].items()}
+    speed = common.Speed("textclf", net_config, batch,
+                         f"Adam, batch {config.batch_size} x {config.seq_len} ids", ms,
+                         config.dtype)
+    return common.Summary(title, name, accuracy, [speed])

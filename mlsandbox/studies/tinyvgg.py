@@ -34,6 +34,11 @@ class Config:
 
 
 def run(config: Config, out_dir) -> Path:
+    return common.run_study(write, config, out_dir)
+
+
+def write(config: Config, report) -> common.Summary:
+    """Train every backend and write the study into ``report``."""
     x, y, xt, yt, name = _convnets.load_images(config.data, config.data_dir or None,
                                                config.dtype)
     if config.train_limit:
@@ -45,6 +50,5 @@ def run(config: Config, out_dir) -> Path:
     title = f"TinyVGG (hidden {config.hidden}, padding {net_config['padding']}) on {name}"
     intro = ("TinyVGG of the PyTorch course: two blocks of [conv 3x3, ReLU, conv 3x3, ReLU, "
              "max-pool 2], flatten, dense.")
-    _convnets.write_report(out_dir, title, intro, "tinyvgg", net_config, config, name,
-                           backends, (x, y), (xt, yt))
-    return Path(out_dir)
+    return _convnets.write_report(report, title, intro, "tinyvgg", net_config, config, name,
+                                  backends, (x, y), (xt, yt))
