@@ -5,8 +5,9 @@
 
 Entries carry the kernel set in their id: ``[fused]`` / ``[onednn]`` for the MLP,
 ``[<net>-fast]`` / ``[<net>-onednn]`` for the conv networks; the plain Flax model is the
-``jax`` entry of the other files.  Run every benchmark in one process under
-one allocator (``python -m mlsandbox.alloc`` sets the tuned one; without it, glibc's
+``jax`` entry of the other files.  Each kernel set is timed in a process of its own
+(``jax-fast``, ``jax-onednn``: see mlsandbox/benchrun.py), every one under the same
+allocator (``python -m mlsandbox.alloc`` sets the tuned one; without it, glibc's
 default): ``extra_info["allocator"]`` records which.
 """
 

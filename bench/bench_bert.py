@@ -4,7 +4,8 @@ Face's torch model, one table each.
     pytest bench/bench_bert.py -k jax --benchmark-only --benchmark-group-by=group
     pytest bench/bench_bert.py -k "torch or hf" --benchmark-only --benchmark-group-by=group
 
-(one process per framework: torch and TensorFlow in one process slow each other).
+(``pytest bench/bench_bert.py --benchmark-only`` alone runs each framework in a process
+of its own too, see mlsandbox/benchrun.py; Hugging Face's entries run in torch's).
 
 Groups ``bert-forward`` and ``bert-train-step``: 8 sequences of 128 tokens (seeded random
 ids and lengths, padding after them, two segments; ``spec.example``), float32, the
@@ -109,7 +110,7 @@ def hugging_face(impl):
 def _setup_hf(impl, benchmark, what):
     net, params, version = hugging_face(impl)
     _, _, batch = _setup("numpy", benchmark, what, framework="torch")
-    benchmark.extra_info.update(transformers=version, attention=impl)
+    benchmark.extra_info.update(transformers=version, attention=impl, column=f"hf-{impl}")
     return net, params, batch
 
 

@@ -11,7 +11,6 @@ pytest-benchmark times compute, not dispatch.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 
 import numpy as np
@@ -29,12 +28,10 @@ def allocator() -> str:
 
 
 def machine_info(backend: str) -> dict:
-    """CPU, allocator, load and the backend's versions, device and thread counts, for
-    ``benchmark.extra_info``."""
-    return {"cpu": machine.cpu_name(), "vendor": machine.vendor(),
-            "instruction_set": machine.instruction_set(),
-            "cores": os.cpu_count(), "allocator": allocator(),
-            "load_average": list(os.getloadavg()), "numpy": np.__version__,
+    """CPU, allocator and the backend's versions, device and thread counts, for
+    ``benchmark.extra_info`` (the load each benchmark ran under is added by the test
+    plugin, :mod:`mlsandbox.testing.plugin`, as ``extra_info["load"]``)."""
+    return {**machine.info(), "allocator": allocator(), "numpy": np.__version__,
             **models.environment(backend)}
 
 
