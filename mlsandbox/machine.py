@@ -14,18 +14,10 @@ from typing import Iterator, NamedTuple
 
 
 def _cpuinfo() -> dict[str, str]:
-    """The first processor's fields of ``/proc/cpuinfo`` (empty where there is none)."""
-    out: dict[str, str] = {}
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if not line.strip():
-                    break
-                key, _, value = line.partition(":")
-                out[key.strip()] = value.strip()
-    except OSError:
-        pass
-    return out
+    """The first processor's fields of ``/proc/cpuinfo`` (:func:`kernels.cpu.cpuinfo`)."""
+    from kernels.cpu import cpuinfo
+
+    return cpuinfo()
 
 
 def cpu_name() -> str:
