@@ -201,7 +201,7 @@ def test_impl_is_a_backend_option():
     assert plain.impl == "xla" and plain.spec == models.spec("mlp", n_in=784)
     assert models.get("mlp", "jax", n_in=784, impl="fused").impl == "fused"
     with pytest.raises(ValueError,
-                       match=r"impl='turbo'.*expected one of \['xla', 'fused', 'onednn'\]"):
+                       match=r"impl='turbo'.*expected one of \['xla', 'fused', 'onednn', 'auto'\]"):
         models.get("mlp", "jax", impl="turbo")
     with pytest.raises(TypeError, match="impl"):  # not a NumPy option: the spec refuses it
         models.get("mlp", "numpy", impl="fused")
@@ -461,5 +461,5 @@ def test_onednn_network_adam_trajectory_float32(name):
 def test_fast_conv_impl_is_a_backend_option():
     assert models.get("tinyvgg", "jax").impl == "xla"
     with pytest.raises(ValueError,
-                       match=r"impl='fused'.*expected one of \['xla', 'fast', 'onednn'\]"):
+                       match=r"impl='fused'.*expected one of \['xla', 'fast', 'onednn', 'auto'\]"):
         models.get("tinyvgg", "jax", impl="fused")
