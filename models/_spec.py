@@ -119,6 +119,18 @@ class Objective:
         if self.loss not in LOSSES:
             raise ValueError(f"loss must be one of {sorted(LOSSES)}, got {self.loss!r}")
 
+    def shares(self, y, parts: int) -> list[float]:
+        """Each of ``parts`` equal contiguous shards' share of the predictions the loss
+        averages over in labels ``y`` (the labels kept, for the masked loss): what a
+        data-parallel replica's loss is weighted by (0 for all when none is kept)."""
+        y = np.asarray(y)
+        n = len(y)
+        kept = (y != IGNORE_INDEX) if self.loss == "masked_cross_entropy" \
+            else np.ones(y.shape, bool)
+        counts = [int(kept[r * n // parts:(r + 1) * n // parts].sum()) for r in range(parts)]
+        total = max(sum(counts), 1)
+        return [c / total for c in counts]
+
 
 def check_dtype(dtype) -> str:
     try:

@@ -470,9 +470,7 @@ class KerasTrainer(Trainer):
         """The per-replica values of a global batch: each replica's contiguous shard, its
         dropout seeds ``(seed, step, rank)`` and its share of the predictions."""
         net, k = self.net, self.devices
-        kind = self.spec.objective().loss
-        y = b.arrays["y"]
-        total = max(_counted(kind, y), 1)
+        shares = self.spec.objective().shares(b.arrays["y"], k)
         parts = []
         for r in range(k):
             lo, hi = r * b.n // k, (r + 1) * b.n // k
@@ -480,7 +478,7 @@ class KerasTrainer(Trainer):
             masks = None if b.masks is None else {name: m[lo:hi] for name, m in b.masks.items()}
             inputs, ys, ms = net.tensors(arrays, masks)
             seeds = tf.constant(net.dropout_seeds(self.model, self.seed, step, r))
-            share = tf.constant(_counted(kind, arrays["y"]) / total, dtype=self.dtype)
+            share = tf.constant(shares[r], dtype=self.dtype)
             parts.append((inputs, ys, ms, seeds, share))
         return self.strategy.experimental_distribute_values_from_function(
             lambda ctx: parts[ctx.replica_id_in_sync_group])
@@ -513,12 +511,6 @@ class KerasTrainer(Trainer):
 
 
 KerasNetwork.Trainer = KerasTrainer
-
-
-def _counted(kind: str, y) -> int:
-    """How many predictions a loss of ``kind`` averages over in labels ``y``."""
-    return int(np.sum(np.asarray(y) != -100)) if kind == "masked_cross_entropy" \
-        else len(y)
 
 
 def _mirrored(devices: int):

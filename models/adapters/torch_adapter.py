@@ -6,7 +6,7 @@ table, ``LAYOUT = {canonical name: (torch name, permutation or None)}``, and thi
 applies it both ways.
 
 Data-parallel training (``devices=N``) is ``DistributedDataParallel`` in a process group
-of N ranks (gloo on CPU, NCCL on GPU; ``torchrun`` or :mod:`mlsandbox.engine.launch`
+of N ranks (gloo on CPU; ``torchrun`` or :mod:`mlsandbox.engine.launch`
 starts them): every rank holds the global batch and trains on its contiguous shard, DDP
 averages the gradients.  So that the average is the single-device gradient, each rank's
 loss is weighted by its share of the global batch and per-example penalties are scaled
@@ -332,8 +332,8 @@ class TorchTrainer(Trainer):
         inputs = tuple(t[lo:hi] for t in inputs)
         ys = y[lo:hi]
         masks = None if masks is None else {k: m[lo:hi] for k, m in masks.items()}
-        share = self.devices * float(counted(self.kind, ys)) / max(
-            float(counted(self.kind, y)), 1.0)
+        share = self.devices * self.spec.objective().shares(b.arrays["y"],
+                                                            self.devices)[self.rank]
         self.net.seed_dropout(masks, self.seed, step, self.rank)
         self.opt.zero_grad(set_to_none=True)
         logits = self.net._call(self.module, inputs, True, masks, runner=self.ddp)
@@ -376,11 +376,6 @@ class TorchTrainer(Trainer):
 
 
 TorchNetwork.Trainer = TorchTrainer
-
-
-def counted(kind: str, y) -> int:
-    """How many predictions a loss of ``kind`` averages over in labels ``y``."""
-    return (y != -100).sum() if kind == "masked_cross_entropy" else y.shape[0]
 
 
 def _data_parallel(module, devices: int):
