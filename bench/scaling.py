@@ -51,16 +51,18 @@ def _time_steps(backend: str, devices: int, steps: int) -> list[float]:
     return times
 
 
-def _torch_rank(rank: int, devices: int, steps: int) -> list[float]:
-    return _time_steps("torch", devices, steps)
+def _rank(rank: int, backend: str, devices: int, steps: int) -> list[float]:
+    return _time_steps(backend, devices, steps)
 
 
 def point(backend: str, devices: int, steps: int) -> dict:
     """One measurement, in this process (started fresh by :func:`measure`)."""
-    if backend == "torch" and devices > 1:
+    import models
+
+    if devices > 1 and models.data_parallel(backend).processes:
         from mlsandbox.engine import launch
 
-        times = launch.ranks(devices, _torch_rank, devices, steps)
+        times = launch.ranks(devices, _rank, backend, devices, steps)
     else:
         times = _time_steps(backend, devices, steps)
     median = statistics.median(times)

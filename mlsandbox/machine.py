@@ -160,3 +160,31 @@ def summary() -> str:
     """One line: this machine's :func:`line` and its load now, e.g. ``"Intel(R) Xeon(R)
     Processor (GenuineIntel), AVX-512, 2 cores, load 0.8"``."""
     return f"{line()}, load {load():.1f}"
+
+
+def matmul_peak(dtype: str = "float32", n: int = 2048, repeats: int = 3) -> dict:
+    """The fastest matrix product measured on this machine: ``{"flops_per_s", "by"}``,
+    the best of ``repeats`` n x n products (after one untimed) in NumPy's BLAS and, where
+    installed, torch's; the rate a step's FLOPs would run at if all ran at the peak."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    a, b = (rng.standard_normal((n, n)).astype(dtype) for _ in range(2))
+    products = {"NumPy": lambda: a @ b}
+    try:
+        import torch
+
+        ta, tb = torch.from_numpy(a), torch.from_numpy(b)
+        products["torch"] = lambda: ta @ tb
+    except ImportError:
+        pass
+    best, by = 0.0, ""
+    for name, product in products.items():
+        product()
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            product()
+            rate = 2 * n ** 3 / (time.perf_counter() - t0)
+            if rate > best:
+                best, by = rate, name
+    return {"flops_per_s": best, "by": by, "n": n, "dtype": dtype}

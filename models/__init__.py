@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+from typing import NamedTuple
 
 from models.frameworks import FrameworkMissing
 from models._network import Batch, Network, Trainer
@@ -121,19 +122,40 @@ def from_pretrained(name: str, path, *, backend: str = "numpy", dtype="float32",
                                                 seed=seed, **config)
 
 
+class DataParallel(NamedTuple):
+    """How a backend trains data-parallel (:meth:`Network.trainer` with ``devices=N``)."""
+
+    #: the framework's own engine, or None where the backend trains on one device only
+    engine: str | None
+    #: one process per device, joined in a process group before the trainer is built
+    processes: bool
+
+
+def data_parallel(backend: str) -> DataParallel:
+    """``backend``'s data-parallel engine, from its adapter (imports that framework)."""
+    module = _adapter(backend)
+    cls = next(c for c in vars(module).values() if isinstance(c, type)
+               and issubclass(c, Network) and c.backend == backend)
+    return DataParallel(cls.DATA_PARALLEL, cls.DATA_PARALLEL_PROCESSES)
+
+
+def _adapter(backend: str):
+    if backend not in BACKENDS:
+        raise KeyError(f"unknown backend {backend!r}; expected one of {list(BACKENDS)}")
+    return importlib.import_module(f"models.adapters.{backend}_adapter")
+
+
 def environment(backend: str) -> dict:
     """Versions, device and thread counts of ``backend``'s framework (for benchmark
     records), from its adapter (imports that framework), and the instruction set it
     runs (``isa``: :func:`models.frameworks.isa_in_use`)."""
-    if backend not in BACKENDS:
-        raise KeyError(f"unknown backend {backend!r}; expected one of {list(BACKENDS)}")
     from models.frameworks import isa_in_use
 
-    info = importlib.import_module(f"models.adapters.{backend}_adapter").environment()
+    info = _adapter(backend).environment()
     return {**info, "isa": isa_in_use(backend)}
 
 
 __all__ = ["BACKENDS", "IGNORE_INDEX", "NETWORKS", "REFERENCE", "REGISTRY", "Batch", "ContractError",
            "Convention", "FrameworkMissing", "Network", "Objective", "Penalty", "Spec",
-           "Trainer", "available", "environment", "from_pretrained", "get", "spec",
+           "DataParallel", "Trainer", "available", "data_parallel", "environment", "from_pretrained", "get", "spec",
            "load_checkpoint", "save_checkpoint"]

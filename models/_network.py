@@ -77,6 +77,10 @@ class Network:
     #: the framework's own engine for data-parallel training (``devices=N``), or None
     #: where the backend trains on one device only
     DATA_PARALLEL: ClassVar[str | None] = None
+    #: whether that engine runs one process per device: ``devices=N`` then trains in each
+    #: of N processes already joined in the framework's process group (``torchrun``, or
+    #: ranks that :mod:`mlsandbox.engine.launch` starts), each process on its own shard
+    DATA_PARALLEL_PROCESSES: ClassVar[bool] = False
 
     def __init__(self, spec: Spec):
         self.spec = spec

@@ -102,16 +102,18 @@ class DevicesLocked(RuntimeError):
     """A framework has created its devices already; their number can no longer change."""
 
 
-def cpu_devices(n: int) -> None:
+def cpu_devices(n: int, backends=("jax", "keras")) -> None:
     """Simulate ``n`` CPU devices in JAX and TensorFlow (data-parallel runs on a machine
     without accelerators).  Call it before the first array is made; frameworks imported
-    later read it too, and so do child processes (``MLSANDBOX_CPU_DEVICES``)."""
+    later read it too, and so do child processes (``MLSANDBOX_CPU_DEVICES``).  Of the
+    frameworks started already, those of ``backends`` are set now (torch's devices are
+    processes: nothing to set)."""
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ValueError(f"cpu_devices needs an integer >= 1, got {n!r}")
     os.environ[CPU_DEVICES_ENV] = str(n)
-    if "jax" in _done:
+    if "jax" in _done and "jax" in backends:
         _jax_devices(importlib.import_module("jax"))
-    if "keras" in _done:
+    if "keras" in _done and "keras" in backends:
         _tf_devices(importlib.import_module("tensorflow"))
 
 

@@ -53,7 +53,7 @@ def test_list_still_lists_and_exits_0(capsys):
 @pytest.mark.parametrize("flags, message", [
     (["--only", "mlp,caffe"], "--only 'mlp,caffe': unknown part(s) ['caffe']; expected a "
                               "comma list of ['parity', 'mlp'"),
-    (["--skip", "mlp,mlp"], "--skip 'mlp,mlp': ['mlp'] named twice"),
+    (["--skip", "mlp,mlp"], "--skip 'mlp,mlp': part(s) ['mlp'] named twice"),
     (["--only", "mlp", "--skip", "mlp"], "leaves nothing to run"),
     (["--backends", "numpy,caffe"], "unknown backend(s) ['caffe']"),
     (["--progress", "false", "--data-dir", "/no/such/folder"], "no such folder"),

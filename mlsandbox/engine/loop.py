@@ -183,7 +183,6 @@ def fit(network, backend: str | None = None, train=None, val=None, *, epochs: in
     the last batch of an epoch must split into N equal shards.  Only rank 0 (process
     0) writes checkpoints, TensorBoard scalars and progress.
     """
-    from tqdm.auto import tqdm
 
     from mlsandbox.engine import launch
 
@@ -205,9 +204,9 @@ def fit(network, backend: str | None = None, train=None, val=None, *, epochs: in
     val_data = as_arrays(val, spec, dtype, "val") if val is not None else None
     if devices > 1:
         _check_shards(len(data["y"]), batch_size, devices)
-        if net.backend == "torch" and not launch.in_group():
+        if net.DATA_PARALLEL_PROCESSES and not launch.in_group():
             return launch.ranks(devices, _fit_rank, dict(
-                network=spec.name, backend="torch", config=dataclasses.asdict(spec),
+                network=spec.name, backend=net.backend, config=dataclasses.asdict(spec),
                 train=data, val=val_data, epochs=epochs, batch_size=batch_size,
                 optimizer=optimizer, seed=seed, params=params, opt_state=opt_state,
                 callbacks=callbacks, log_dir=log_dir, checkpoint=checkpoint,

@@ -277,6 +277,13 @@ def train_part(name, backends, params, net_config, batches, eval_batches, lr, co
     return out
 
 
+def run_metrics(runs: dict, dev: dict, held: str) -> dict:
+    """``metrics.json``'s record of one part's runs; ``held`` names its held-out set."""
+    return {b: {"losses": r.losses.tolist(), f"{held}_loss": r.eval_loss,
+                f"{held}_accuracy": r.eval_accuracy, "seconds_per_step": r.seconds_per_step,
+                "max_step_loss_deviation": dev[b]} for b, r in runs.items()}
+
+
 def deviations(parts: dict) -> dict:
     """Per backend: the largest per-step loss deviation from NumPy over the steps both
     ran (:func:`mlsandbox.compare.rel_err`), NaN without a NumPy run."""
@@ -423,10 +430,7 @@ def write(config: Config, report) -> common.Summary:
                      [[b, len(r.losses), r.losses[0], r.losses[-1], r.eval_loss,
                        f"{100 * r.eval_accuracy:.2f}%", r.seconds_per_step, dev[b]]
                       for b, r in runs.items()])
-        metrics["mlm"] = {b: {"losses": r.losses.tolist(), "eval_loss": r.eval_loss,
-                              "eval_accuracy": r.eval_accuracy,
-                              "seconds_per_step": r.seconds_per_step,
-                              "max_step_loss_deviation": dev[b]} for b, r in runs.items()}
+        metrics["mlm"] = run_metrics(runs, dev, "eval")
     runs = parts["fine-tuning"]
     dev = deviations(runs)
     report.heading("Fine-tuning for polarity")
@@ -438,10 +442,7 @@ def write(config: Config, report) -> common.Summary:
                   "max step-loss dev vs numpy"],
                  [[b, len(r.losses), r.losses[-1], f"{100 * r.eval_accuracy:.2f}%",
                    r.seconds_per_step, dev[b]] for b, r in runs.items()])
-    metrics["finetune"] = {b: {"losses": r.losses.tolist(), "test_loss": r.eval_loss,
-                               "test_accuracy": r.eval_accuracy,
-                               "seconds_per_step": r.seconds_per_step,
-                               "max_step_loss_deviation": dev[b]} for b, r in runs.items()}
+    metrics["finetune"] = run_metrics(runs, dev, "test")
     report.figure("loss_curves.png", plot(parts, title), "loss curves overlaid")
     report.metrics(metrics)
     accuracy = {"fine-tuning: test accuracy": {b: r.eval_accuracy

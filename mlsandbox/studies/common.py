@@ -171,22 +171,32 @@ def validate_config(config, *, download: bool = False) -> None:
         config.check()
 
 
+def comma_names(text: str, known, what: str, flag: str = "", also: str = ""
+                ) -> tuple[str, ...]:
+    """The names of a comma list ``text`` (``flag`` names the option in messages), each
+    one of ``known``, none twice; ValueError listing the valid ones (and ``also``, the
+    other values the option takes) otherwise."""
+    at = f"{flag} {text!r}" if flag else repr(text)
+    names = tuple(n.strip() for n in text.split(",") if n.strip())
+    bad = [n for n in names if n not in known]
+    if bad:
+        raise ValueError(f"{at}: unknown {what}(s) {bad}; expected a comma list of "
+                         f"{list(known)}{also}")
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise ValueError(f"{at}: {what}(s) {twice} named twice")
+    return names
+
+
 def backend_names(text: str) -> tuple[str, ...] | None:
     """The backends named in ``text`` (``None`` for ``"all"``); ValueError for an empty
     list or unknown names, listing the valid ones."""
     if text.strip() == "all":
         return None
-    names = tuple(b.strip() for b in text.split(",") if b.strip())
+    names = comma_names(text, models.BACKENDS, "backend", also=" or 'all'")
     if not names:
         raise ValueError(f"no backend named in {text!r}; expected a comma list of "
                          f"{list(models.BACKENDS)} or 'all'")
-    bad = [b for b in names if b not in models.BACKENDS]
-    if bad:
-        raise ValueError(f"unknown backend(s) {bad}; expected a comma list of "
-                         f"{list(models.BACKENDS)} or 'all'")
-    dup = sorted({b for b in names if names.count(b) > 1})
-    if dup:
-        raise ValueError(f"backend(s) {dup} named twice in {text!r}")
     return names
 
 
@@ -254,20 +264,23 @@ def prepare_devices(devices: int, n: int, backends: Sequence[str]) -> None:
         if n % devices:
             raise ValueError(f"--devices {devices}: the full batch of {n} examples does not "
                              f"split into {devices} equal shards")
-        if {"jax", "keras"} & set(backends):
-            from models.frameworks import cpu_devices
+        from models.frameworks import cpu_devices
 
-            cpu_devices(devices)
+        cpu_devices(devices, backends)
 
 
 def devices_note(devices: int, backends) -> str:
     """A sentence for the report of a data-parallel run."""
     if devices == 1:
         return ""
-    return (f" Data-parallel: every framework but the NumPy reference trains on {devices} "
-            f"devices (JAX's jax.sharding, torch's DDP over {devices} gloo ranks, Keras's "
-            f"MirroredStrategy; simulated CPU devices share this machine's cores, so ms/step "
-            f"shows the engines' overhead, not a speed-up; docs/parallel.md).")
+    engines = {b: models.data_parallel(b) for b in backends}
+    wide = [f"{b}: {p.engine}" + (f" over {devices} processes" if p.processes else "")
+            for b, p in engines.items() if p.engine]
+    one = [b for b, p in engines.items() if not p.engine]
+    return (f" Data-parallel on {devices} devices ({'; '.join(wide)})"
+            + (f", {', '.join(one)} on one" if one else "")
+            + "; simulated CPU devices share this machine's cores, so ms/step shows the "
+              "engines' overhead, not a speed-up (docs/parallel.md).")
 
 
 def train_side_by_side(network: str, config: dict, params: dict, batch: dict, *,
@@ -292,13 +305,14 @@ def train_side_by_side(network: str, config: dict, params: dict, batch: dict, *,
     total = steps * len(backends)
     with tqdm(total=total, desc=f"{network}", unit="step", disable=not progress) as bar:
         for backend in backends:
-            width = devices if backend != models.REFERENCE else 1
+            parallel = models.data_parallel(backend)
+            width = devices if parallel.engine else 1
             bar.set_postfix_str(backend if width == 1 else f"{backend} x{width}")
             # the kernel sets train on one device: data-parallel JAX runs the Flax model
             impl = "xla" if width > 1 and jax_impl == "auto" else jax_impl
             job = (network, backend, config, impl, params, batch, steps, chunk,
                    optimizer, hyper, width)
-            if width > 1 and backend == "torch" and not launch.in_group():
+            if width > 1 and parallel.processes and not launch.in_group():
                 runs[backend] = launch.ranks(width, _side_rank, job)
                 bar.update(steps)
             else:

@@ -11,7 +11,7 @@ the sections the report has
   (forward, loss and gradients against the NumPy reference on the spec's parity example,
   float64 and float32; :mod:`mlsandbox.compare` holds the metric and the tolerances);
 * the speed chart: ms per training step per backend for every step a study timed, log
-  scale, with the step's compute floor (:func:`step_flops` / :func:`matmul_peak`);
+  scale, with the step's compute floor (:func:`step_flops` / :func:`mlsandbox.machine.matmul_peak`);
 * the accuracy table of every study, and the conventions table of
   ``docs/conventions.md`` (its source);
 * the machine (:func:`mlsandbox.machine.summary`), the allocator and the date.
@@ -61,10 +61,6 @@ CONVENTIONS = Path(__file__).resolve().parents[2] / "docs" / "conventions.md"
 CONVENTIONS_START = "# Conventions that differ between frameworks"
 
 
-def _names(text: str) -> tuple[str, ...]:
-    return tuple(t.strip() for t in text.split(",") if t.strip())
-
-
 @dataclasses.dataclass
 class Config:
     """The flags of ``mlsandbox study`` without a study name."""
@@ -81,17 +77,10 @@ class Config:
         """The parts to run, in report order; ValueError naming an unknown or repeated
         part, or a selection that leaves nothing."""
         known = (PARITY, *studies)
-        for flag, text in (("--only", self.only), ("--skip", self.skip)):
-            names = _names(text)
-            bad = [n for n in names if n not in known]
-            if bad:
-                raise ValueError(f"{flag} {text!r}: unknown part(s) {bad}; expected a comma "
-                                 f"list of {list(known)}")
-            twice = sorted({n for n in names if names.count(n) > 1})
-            if twice:
-                raise ValueError(f"{flag} {text!r}: {twice} named twice")
-        chosen = _names(self.only) or known
-        parts = tuple(p for p in known if p in chosen and p not in _names(self.skip))
+        only, skip = (common.comma_names(text, known, "part", flag)
+                      for flag, text in (("--only", self.only), ("--skip", self.skip)))
+        chosen = only or known
+        parts = tuple(p for p in known if p in chosen and p not in skip)
         if not parts:
             raise ValueError(f"--only {self.only!r} with --skip {self.skip!r} leaves "
                              "nothing to run")
@@ -254,32 +243,6 @@ def step_flops(speed: common.Speed) -> float | None:
     return float(counter.get_total_flops())
 
 
-def matmul_peak(dtype: str = "float32", n: int = 2048, repeats: int = 3) -> dict:
-    """The fastest matrix product measured on this machine: ``{"flops_per_s", "by"}``,
-    the best of ``repeats`` n x n products (after one untimed) in NumPy's BLAS and, where
-    installed, torch's; the rate a step's FLOPs would run at if all ran at the peak."""
-    rng = np.random.default_rng(0)
-    a, b = (rng.standard_normal((n, n)).astype(dtype) for _ in range(2))
-    products = {"NumPy": lambda: a @ b}
-    try:
-        import torch
-
-        ta, tb = torch.from_numpy(a), torch.from_numpy(b)
-        products["torch"] = lambda: ta @ tb
-    except ImportError:
-        pass
-    best, by = 0.0, ""
-    for name, product in products.items():
-        product()
-        for _ in range(repeats):
-            t0 = time.perf_counter()
-            product()
-            rate = 2 * n ** 3 / (time.perf_counter() - t0)
-            if rate > best:
-                best, by = rate, name
-    return {"flops_per_s": best, "by": by, "n": n, "dtype": dtype}
-
-
 def plot_speed(rows: list[dict], backends):
     """ms per step, one group of bars per timed step, log scale; the compute floor of
     each step a black mark."""
@@ -440,7 +403,7 @@ def _run_parts(report, bar, parts, configs, found, settings, backends, missing, 
     bar.set_postfix_str("compute floors")
     t0 = time.perf_counter()
     timed = any(s.speed for s in summaries.values())
-    peak = matmul_peak() if timed else None
+    peak = machine.matmul_peak() if timed else None
     rows = speed_rows(summaries, peak, bar) if timed else []
     seconds["floors"] = time.perf_counter() - t0
     bar.update(1)

@@ -122,13 +122,11 @@ def _flat(prefix: str, d: dict) -> dict:
     return {f"{prefix}/{k}": v for k, v in d.items()}
 
 
-def _torch_rank(rank: int) -> dict:
-    """Everything a torch rank computes at ``DEVICES`` ranks (rank 0's is returned)."""
+def _torch_rank_facts(rank: int) -> dict:
+    """The torch facts a rank measures in the process group."""
     import torch
 
     out = {}
-    for case in CASES:
-        out.update(_flat(f"{case}/{DEVICES}", train("torch", case, DEVICES)))
     for case in PER_REPLICA_BATCH_NORM:
         out.update(_flat(f"fact/first-step/{case}/{DEVICES}",
                          first_step_gradient("torch", case, DEVICES)))
@@ -164,26 +162,45 @@ def _keras_facts() -> dict:
     return {"fact/keras-loss-in-replica": np.array(float(inside) / float(loss(y, z)))}
 
 
+def _torch_facts() -> dict:
+    """Per-replica batch norm in torch on CPU: the shards' mean gradient, one device's."""
+    out = {}
+    for case in PER_REPLICA_BATCH_NORM:
+        out.update(_flat(f"fact/shard-mean/{case}", shard_mean_gradient("torch", case)))
+        out.update(_flat(f"fact/first-step/{case}/1", first_step_gradient("torch", case, 1)))
+    return out
+
+
+#: backend -> the measurements of its framework facts made in the parent process
+FACTS = {"torch": _torch_facts, "keras": _keras_facts}
+#: backend -> those made in each rank of a process group (rank 0's are kept)
+RANK_FACTS = {"torch": _torch_rank_facts}
+
+
+def _rank_cases(rank: int, backend: str) -> dict:
+    """Everything a rank computes at ``DEVICES`` ranks (rank 0's is returned)."""
+    out = {}
+    for case in CASES:
+        out.update(_flat(f"{case}/{DEVICES}", train(backend, case, DEVICES)))
+    facts = RANK_FACTS.get(backend)
+    return {**out, **(facts(rank) if facts else {})}
+
+
 def run(backend: str) -> dict[str, np.ndarray]:
     out = {}
     for case in CASES:
         out.update(_flat(f"{case}/1", train(backend, case, 1)))
-    if backend == "torch":
+    if models.data_parallel(backend).processes:
         from mlsandbox.engine import launch
 
-        out.update(launch.ranks(DEVICES, _torch_rank))
-        for case in PER_REPLICA_BATCH_NORM:
-            out.update(_flat(f"fact/shard-mean/{case}", shard_mean_gradient("torch", case)))
-            out.update(_flat(f"fact/first-step/{case}/1",
-                             first_step_gradient("torch", case, 1)))
-        out.update({f"fit/1/{k}": v for k, v in fit_digits("torch", 1).items()})
+        out.update(launch.ranks(DEVICES, _rank_cases, backend))
+        out.update({f"fit/1/{k}": v for k, v in fit_digits(backend, 1).items()})
         out.update({f"fit/{DEVICES}/{k}": v
-                    for k, v in fit_digits("torch", DEVICES).items()})  # spawned ranks
+                    for k, v in fit_digits(backend, DEVICES).items()})  # spawned ranks
     else:
         for case in CASES:
             out.update(_flat(f"{case}/{DEVICES}", train(backend, case, DEVICES)))
-        if backend == "keras":
-            out.update(_keras_facts())
+    out.update(FACTS.get(backend, dict)())
     return out
 
 

@@ -187,7 +187,6 @@ def pytest_runtestloop(session):
     plan = _isolation_plan(session)
     if plan is None:
         return None
-    from mlsandbox import benchrun
 
     here, groups = plan
     config = session.config

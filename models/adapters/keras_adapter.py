@@ -408,20 +408,23 @@ class KerasTrainer(Trainer):
             opt.build(trainable)
         net.set_opt_state(opt, self.optimizer, self.hyper, opt_state)
         kind = self.spec.objective().loss
-        if self.strategy is not None:
-            self._parallel_setup(model, trainable, opt, kind)
 
-        @tf.function(reduce_retracing=True)
-        def train_step(inputs, y, masks, seeds):
+        def step(inputs, y, masks, seeds, *replica):
+            """One update; a replica of a MirroredStrategy run passes ``(share, n,
+            replicas)`` on to :meth:`KerasNetwork.objective`."""
             net.seed_dropout(model, tf.unstack(seeds) if net.seeded(model) else ())
             with tf.GradientTape() as tape:
                 logits = net._call(model, inputs, True, masks)
-                loss = net.objective(model, logits, y)
+                loss = net.objective(model, logits, y, *replica)
             grads = tape.gradient(loss, trainable)
             if net.dense_gradients:
                 grads = [tf.convert_to_tensor(g) for g in grads]
             opt.apply_gradients(zip(grads, trainable))
             return metrics(kind, logits, y, loss)
+
+        if self.strategy is not None:
+            self._parallel_setup(model, step)
+        train_step = tf.function(step, reduce_retracing=True)
 
         @tf.function(reduce_retracing=True)
         def eval_step(inputs, y):
@@ -434,30 +437,19 @@ class KerasTrainer(Trainer):
 
         self._train, self._eval, self._fwd = train_step, eval_step, predict
 
-    def _parallel_setup(self, model, trainable, opt, kind):
+    def _parallel_setup(self, model, step):
         """The ``MirroredStrategy`` step: each replica's loss weighted by its share of the
         global batch, the penalties divided among the replicas, Keras's optimizer summing
         the replicas' gradients; batch norm synchronized (the global batch's
         statistics)."""
-        net, strategy, replicas = self.net, self.strategy, self.devices
+        strategy, replicas = self.strategy, self.devices
         for layer in model._flatten_layers():
             if isinstance(layer, keras.layers.BatchNormalization):
                 layer.synchronized = True
 
-        def replica_step(inputs, y, masks, seeds, share, n):
-            net.seed_dropout(model, tf.unstack(seeds) if net.seeded(model) else ())
-            with tf.GradientTape() as tape:
-                logits = net._call(model, inputs, True, masks)
-                loss = net.objective(model, logits, y, share, n, replicas)
-            grads = tape.gradient(loss, trainable)
-            if net.dense_gradients:
-                grads = [tf.convert_to_tensor(g) for g in grads]
-            opt.apply_gradients(zip(grads, trainable))
-            return metrics(kind, logits, y, loss)
-
         @tf.function(reduce_retracing=True)
         def train_step(shards, n):
-            per = strategy.run(replica_step, args=(*shards, n))
+            per = strategy.run(step, args=(*shards, n, replicas))
             return {k: strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None)
                     for k, v in per.items()}
 

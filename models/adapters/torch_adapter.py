@@ -84,6 +84,7 @@ class TorchNetwork(Network):
     #: outside the square root (RMSprop) only
     FORMS = {"momentum_form": ("torch",), "eps_hat": (False,), "eps_in_sqrt": (False,)}
     DATA_PARALLEL = "torch.nn.parallel.DistributedDataParallel"
+    DATA_PARALLEL_PROCESSES = True
     module: type = None
     LAYOUT: dict[str, tuple[str, tuple[int, ...] | None]] = {}
 
