@@ -408,7 +408,16 @@ def context_line(doc: dict) -> str:
                               if _date(dates[-1]) != _date(dates[0]) else "")
     loads = [(e.get("extra_info") or {}).get("load") or {} for e in entries]
     loads = [v for v in loads if v]
+    infos = [e.get("extra_info") or {} for e in entries]
+    devices = sorted({i["device"] for i in infos if i.get("device")})
+    matmul = sorted({i["matmul"] for i in infos if i.get("matmul")})
     parts = [f"Machine: {'; '.join(machines)}"]
+    if devices:
+        gpus = sorted({i["gpu"] for i in infos if i.get("gpu")})
+        parts.append(f"device: {', '.join(devices)}" + (f" ({', '.join(gpus)})" if gpus
+                                                        else ""))
+    if matmul and matmul != ["exact"]:
+        parts.append(f"float32 matmul mode: {', '.join(matmul)}")
     if allocators:
         parts.append(f"allocator: {'; '.join(allocators)}")
     parts.append(f"date: {when}")

@@ -369,3 +369,18 @@ def new_figure(*args, **kwargs):
     import matplotlib.pyplot as plt
 
     return plt.subplots(*args, **kwargs)
+
+
+def replace_marked(path, begin: str, end: str, body: str) -> None:
+    """Write ``body`` between the lines ``begin`` and ``end`` of the text file ``path``
+    (a generated table inside a hand-written page), whole or not at all; ValueError,
+    the file untouched, when the markers are missing or out of order."""
+    path = Path(path)
+    text = path.read_text()
+    i, j = text.find(begin), text.find(end)
+    if i < 0 or j < i:
+        raise ValueError(f"{path}: the markers {begin!r} ... {end!r} are missing or out "
+                         f"of order")
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text[:i + len(begin)] + "\n" + body.strip() + "\n" + text[j:])
+    os.replace(tmp, path)

@@ -148,11 +148,14 @@ def _adapter(backend: str):
 def environment(backend: str) -> dict:
     """Versions, device and thread counts of ``backend``'s framework (for benchmark
     records), from its adapter (imports that framework), and the instruction set it
-    runs (``isa``: :func:`models.frameworks.isa_in_use`)."""
-    from models.frameworks import isa_in_use
+    runs (``isa``: :func:`models.frameworks.isa_in_use`), the device it computes on
+    (``device``: ``"cpu"`` or ``"gpu"``, :func:`models.frameworks.device`) and the
+    float32 matmul mode (``matmul``: ``"exact"`` or ``"tf32"``)."""
+    from models.frameworks import device, isa_in_use, matmul_mode
 
     info = _adapter(backend).environment()
-    return {**info, "isa": isa_in_use(backend)}
+    return {**info, "device": device(backend), "matmul": matmul_mode(),
+            "isa": isa_in_use(backend)}
 
 
 __all__ = ["BACKENDS", "IGNORE_INDEX", "NETWORKS", "REFERENCE", "REGISTRY", "Batch", "ContractError",

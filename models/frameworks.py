@@ -11,6 +11,13 @@ Settings applied here, before any array or layer exists (the parity policy, READ
 * TensorFlow: TF32 off; Keras runs on the TensorFlow backend unless ``KERAS_BACKEND``
   already names another.  Keras dtypes are set per layer (``dtype=`` on every layer),
   never through the global ``floatx``, so float32 and float64 models live side by side.
+* The device (:func:`device`, ``MLSANDBOX_DEVICE``): ``auto`` (the default) computes on
+  a GPU where the framework sees one and on the CPU elsewhere; ``cpu`` hides the GPUs;
+  ``gpu`` refuses to run without one (:class:`NoGpu`).
+* The matmul mode (:func:`matmul_mode`, ``MLSANDBOX_MATMUL``): ``exact`` (the default,
+  what parity runs in) keeps TF32 off and JAX's matmul precision "highest"; ``tf32``
+  (for speed on NVIDIA GPUs) turns TF32 on in torch, TensorFlow and JAX alike.  It
+  changes nothing on a CPU.
 * Simulated CPU devices for data-parallel runs (:func:`cpu_devices`, or the environment
   variable ``MLSANDBOX_CPU_DEVICES=N`` that child processes inherit): JAX's
   ``jax_num_cpu_devices`` and TensorFlow's logical CPU devices, set before either
@@ -54,6 +61,77 @@ def _import(name: str):
 
 
 _done: set[str] = set()
+
+#: the environment variable choosing the device every framework computes on
+DEVICE_ENV = "MLSANDBOX_DEVICE"
+#: its values
+DEVICE_CHOICES = ("auto", "cpu", "gpu")
+#: the environment variable choosing the float32 matmul mode, and its values
+MATMUL_ENV = "MLSANDBOX_MATMUL"
+MATMUL_MODES = {
+    "exact": "float32 matmuls and convolutions in full float32, TF32 off (parity)",
+    "tf32": "TF32 on NVIDIA GPUs for float32 matmuls and convolutions (speed)",
+}
+
+
+class NoGpu(RuntimeError):
+    """``MLSANDBOX_DEVICE=gpu``, and the framework sees no GPU."""
+
+
+def _choice(env: str, allowed) -> str:
+    default = next(iter(allowed))
+    value = os.environ.get(env, "") or default
+    if value not in allowed:
+        raise ValueError(f"{env}={value!r}: expected one of {list(allowed)}")
+    return value
+
+
+def wanted_device() -> str:
+    """``MLSANDBOX_DEVICE``: ``"auto"`` (unset), ``"cpu"`` or ``"gpu"``."""
+    return _choice(DEVICE_ENV, DEVICE_CHOICES)
+
+
+def matmul_mode() -> str:
+    """``MLSANDBOX_MATMUL``: ``"exact"`` (unset) or ``"tf32"``."""
+    return _choice(MATMUL_ENV, MATMUL_MODES)
+
+
+def _no_gpu(framework: str, why: str) -> NoGpu:
+    return NoGpu(f"{DEVICE_ENV}=gpu, but {framework} sees no GPU ({why}); unset it, or "
+                 f"set {DEVICE_ENV}=cpu, or install {framework}'s CUDA build")
+
+
+def device(backend: str) -> str:
+    """The device ``backend``'s framework computes on: ``"gpu"`` or ``"cpu"`` (starts
+    the framework).  :class:`NoGpu` where ``MLSANDBOX_DEVICE=gpu`` finds none."""
+    if backend == "numpy":
+        found = "cpu"
+    elif backend == "jax":
+        jax, _ = load_jax()
+        found = "gpu" if jax.default_backend() in ("gpu", "cuda", "rocm") else "cpu"
+    elif backend == "torch":
+        found = "gpu" if torch_device().type == "cuda" else "cpu"
+    elif backend == "keras":
+        _, tf = load_keras()
+        found = "gpu" if tf is not None and tf.config.list_logical_devices("GPU") else "cpu"
+    else:
+        raise KeyError(f"unknown backend {backend!r}")
+    if found == "cpu" and wanted_device() == "gpu":
+        raise _no_gpu(backend, f"it computes on {found}")
+    return found
+
+
+def torch_device():
+    """The ``torch.device`` the torch backend puts its modules and tensors on: this
+    process's CUDA device (a rank's own under DDP) unless ``MLSANDBOX_DEVICE=cpu`` or
+    none is there."""
+    torch = load_torch()
+    wanted = wanted_device()
+    if wanted != "cpu" and torch.cuda.is_available():
+        return torch.device("cuda", torch.cuda.current_device())
+    if wanted == "gpu":
+        raise _no_gpu("torch", "torch.cuda.is_available() is False")
+    return torch.device("cpu")
 
 #: the environment variable naming an instruction-set cap for every framework
 MAX_ISA_ENV = "MLSANDBOX_MAX_ISA"
@@ -163,7 +241,10 @@ def load_jax():
     jax = _import("jax")
     if "jax" not in _done:
         jax.config.update("jax_enable_x64", True)
-        jax.config.update("jax_default_matmul_precision", "highest")
+        jax.config.update("jax_default_matmul_precision",
+                          "tensorfloat32" if matmul_mode() == "tf32" else "highest")
+        if wanted_device() == "cpu":
+            jax.config.update("jax_platforms", "cpu")
         _jax_devices(jax)
         _done.add("jax")
     return jax, _import("jax.numpy")
@@ -189,8 +270,9 @@ def load_flax():
 def load_torch():
     torch = _import("torch")
     if "torch" not in _done:
-        torch.backends.cuda.matmul.allow_tf32 = False
-        torch.backends.cudnn.allow_tf32 = False
+        tf32 = matmul_mode() == "tf32"
+        torch.backends.cuda.matmul.allow_tf32 = tf32
+        torch.backends.cudnn.allow_tf32 = tf32
         _done.add("torch")
     return torch
 
@@ -203,7 +285,13 @@ def load_keras():
     tf = _import("tensorflow") if keras.backend.backend() == "tensorflow" else None
     if "keras" not in _done:
         if tf is not None:
-            tf.config.experimental.enable_tensor_float_32_execution(False)
+            tf.config.experimental.enable_tensor_float_32_execution(matmul_mode() == "tf32")
+            wanted = wanted_device()
+            if wanted == "cpu":
+                tf.config.set_visible_devices([], "GPU")
+            elif wanted == "gpu" and not tf.config.list_physical_devices("GPU"):
+                raise _no_gpu("TensorFlow", "tf.config.list_physical_devices('GPU') is "
+                                            "empty")
             _tf_devices(tf)
         _done.add("keras")
     return keras, tf

@@ -6,7 +6,9 @@
 
 :func:`ranks` starts ``n`` processes (``spawn``, so nothing of the parent's framework
 state is inherited), joins them in a gloo process group on 127.0.0.1 at a free port,
-calls ``fn(rank, *args)`` in each and returns rank 0's result.  The CPU's cores are
+calls ``fn(rank, *args)`` in each and returns rank 0's result.  Where torch sees GPUs
+(and ``MLSANDBOX_DEVICE`` is not ``cpu``) each rank takes one, round robin, and the
+group is NCCL's.  The CPU's cores are
 shared among the ranks (``torch.set_num_threads``), as ``torchrun`` leaves to the user.
 A failure on any rank stops them all and is raised here with that rank's traceback; a
 rank that dies without a word is named with its exit code.
@@ -65,8 +67,15 @@ def _rank_main(rank: int, n: int, port: int, threads: int, fn, args, results) ->
         import torch
         import torch.distributed as dist
 
+        from models.frameworks import wanted_device
+
         torch.set_num_threads(threads)
-        dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}",
+        backend = "gloo"
+        if wanted_device() != "cpu" and torch.cuda.is_available():
+            # a GPU per rank (round robin), and NCCL between them
+            torch.cuda.set_device(rank % torch.cuda.device_count())
+            backend = "nccl"
+        dist.init_process_group(backend, init_method=f"tcp://127.0.0.1:{port}",
                                 rank=rank, world_size=n)
         try:
             out = fn(rank, *args)

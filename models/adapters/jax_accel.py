@@ -53,10 +53,26 @@ def machine_isa() -> str:
     return "avx2" if isa == "avx512" and cap == "avx2" else isa
 
 
+#: on a GPU: the oneDNN sets (CPU custom calls) fall back to this one, and ``"auto"``
+#: picks it: the Flax model as written, compiled by XLA for the GPU (the fused and fast
+#: sets were tuned for CPU layouts and measured on CPUs only)
+GPU_IMPL = "xla"
+
+
+def on_gpu() -> bool:
+    """Whether JAX computes on a GPU (:func:`models.frameworks.device`)."""
+    from models.frameworks import device
+
+    return device("jax") == "gpu"
+
+
 def auto_impl(network: str) -> str:
-    """The kernel set ``impl="auto"`` picks for ``network`` on this machine (:data:`AUTO`)."""
+    """The kernel set ``impl="auto"`` picks for ``network`` on this machine (:data:`AUTO`;
+    :data:`GPU_IMPL` on a GPU)."""
     from kernels.accel import native
 
+    if on_gpu():
+        return GPU_IMPL
     impl = AUTO.get((network, machine_isa()), AUTO_FALLBACK[network])
     if impl == "onednn" and native.unavailable("onednn") is not None:
         impl = AUTO_FALLBACK[network]
@@ -83,6 +99,13 @@ class _Selectable:
         if impl not in allowed:
             raise ValueError(f"{self.NETWORK}/jax: impl={impl!r} is not a kernel set of this "
                              f"network; expected one of {list(allowed)}")
+        if impl == "onednn" and on_gpu():
+            import warnings
+
+            warnings.warn(f"{self.NETWORK}/jax impl='onednn': oneDNN's kernels run on the "
+                          f"CPU and JAX computes on a GPU here; impl={GPU_IMPL!r} runs "
+                          f"instead", RuntimeWarning, stacklevel=3)
+            impl = GPU_IMPL
         self.impl = auto_impl(self.NETWORK) if impl == "auto" else impl
 
     def __repr__(self) -> str:

@@ -571,5 +571,5 @@ def environment() -> dict:
     import flax
 
     return {"backend": "jax", "jax": jax.__version__, "flax": flax.__version__,
-            "optax": optax.__version__, "device": str(jax.devices()[0]),
+            "optax": optax.__version__, "jax_device": str(jax.devices()[0]),
             "xla_flags": os.environ.get("XLA_FLAGS", "")}

@@ -494,7 +494,10 @@ class KerasTrainer(Trainer):
         return self._eval(inputs, y)
 
     def _predict(self, b):
-        return self._fwd(b.native[0])
+        out = self._fwd(b.native[0])
+        if "GPU" in getattr(out, "device", ""):   # kernels run asynchronously on a GPU: wait for them
+            tf.test.experimental.sync_devices()
+        return out
 
     def _state(self):
         return (self.net.from_native(self.model),
@@ -566,6 +569,5 @@ def environment() -> dict:
     if tf is not None:
         info.update(tensorflow=tf.__version__,
                     intra_op_threads=tf.config.threading.get_intra_op_parallelism_threads(),
-                    device="gpu" if tf.config.list_physical_devices("GPU") else "cpu",
                     onednn=os.environ.get("TF_ENABLE_ONEDNN_OPTS", "default"))
     return info

@@ -163,8 +163,7 @@ def environment() -> dict:
     """What a timing of this backend depends on: NumPy's version and its BLAS threads."""
     import importlib.metadata as md
 
-    info = {"backend": "numpy", "numpy": np.__version__, "numpy_dist": md.version("numpy"),
-            "device": "cpu"}
+    info = {"backend": "numpy", "numpy": np.__version__, "numpy_dist": md.version("numpy")}
     try:
         from threadpoolctl import threadpool_info
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from kernels import schedules
-from models.frameworks import load_torch
+from models.frameworks import load_torch, torch_device
 from models._network import Network, Trainer, step_seed
 
 torch = load_torch()
@@ -91,9 +91,11 @@ class TorchNetwork(Network):
     def __init__(self, spec):
         super().__init__(spec)
         self._modules: dict = {}
+        #: where the modules and tensors live (:func:`models.frameworks.torch_device`)
+        self.device = torch_device()
 
     def build(self, dtype):
-        return self.module(self.spec, dtype=dtype)
+        return self.module(self.spec, dtype=dtype).to(self.device)
 
     def cached(self, dtype: str):
         """A cached module of ``dtype`` (its weights are overwritten on every call)."""
@@ -139,7 +141,7 @@ class TorchNetwork(Network):
         out = {}
         for k in self.spec.trainable():
             name, perm = self.LAYOUT[k]
-            g = named[name].grad.detach().numpy()
+            g = named[name].grad.detach().cpu().numpy()
             out[k] = np.array(g.transpose(_inverse(perm)) if perm else g)
         return out
 
@@ -158,11 +160,14 @@ class TorchNetwork(Network):
                 m.injected = None
 
     def tensors(self, arrays: dict, masks) -> tuple:
-        """``(inputs, y, masks)`` as torch tensors (no copies where NumPy allows)."""
-        inputs = tuple(torch.from_numpy(np.ascontiguousarray(arrays[k]))
-                       for k in self.spec.inputs())
-        y = torch.from_numpy(np.asarray(arrays["y"], np.int64)) if "y" in arrays else None
-        m = None if masks is None else {k: torch.from_numpy(np.ascontiguousarray(v))
+        """``(inputs, y, masks)`` as torch tensors on :attr:`device` (no copies on the
+        CPU where NumPy allows)."""
+        def tensor(a):
+            return torch.from_numpy(a).to(self.device)
+
+        inputs = tuple(tensor(np.ascontiguousarray(arrays[k])) for k in self.spec.inputs())
+        y = tensor(np.asarray(arrays["y"], np.int64)) if "y" in arrays else None
+        m = None if masks is None else {k: tensor(np.ascontiguousarray(v))
                                         for k, v in masks.items()}
         return inputs, y, m
 
@@ -202,7 +207,7 @@ class TorchNetwork(Network):
         if train:
             self.seed_dropout(m, 0, 0)
         with torch.no_grad():
-            return self._call(module, inputs, train, m).numpy()
+            return self._call(module, inputs, train, m).cpu().numpy()
 
     def _loss_and_grads(self, params, batch, *, train=False, masks=None):
         module = self._load(params)
@@ -270,7 +275,7 @@ class TorchNetwork(Network):
             entry = {}
             for prefix, key in self.STATE_KEYS.items():
                 if prefix + k in state:
-                    entry[key] = self._native(k, state[prefix + k])
+                    entry[key] = self._native(k, state[prefix + k]).to(p.device)
             if not isinstance(opt, torch.optim.SGD):
                 entry["step"] = torch.tensor(float(step), dtype=torch.float32)
             opt.state[p] = entry
@@ -282,7 +287,7 @@ class TorchNetwork(Network):
         for prefix, key in self.STATE_KEYS.items():
             for k, p in params.items():
                 if prefix + k in names:
-                    a = opt.state[p][key].detach().numpy()
+                    a = opt.state[p][key].detach().cpu().numpy()
                     perm = self.LAYOUT[k][1]
                     out[prefix + k] = np.array(a.transpose(_inverse(perm)) if perm else a)
         return out
@@ -344,19 +349,21 @@ class TorchTrainer(Trainer):
         if self.scheduler is not None:
             self.scheduler.step()
         m = metrics(self.kind, logits.detach(), ys, loss)
+        f64 = {"dtype": torch.float64, "device": loss.device}
         total = torch.stack([m["loss"].to(torch.float64) / self.devices,
-                             torch.as_tensor(m["correct"], dtype=torch.float64),
-                             torch.as_tensor(m["count"], dtype=torch.float64)])
+                             torch.as_tensor(m["correct"], **f64),
+                             torch.as_tensor(m["count"], **f64)])
         torch.distributed.all_reduce(total)
         return {"loss": total[0].to(loss.dtype), "correct": int(total[1]),
                 "count": int(total[2])}
 
     def _run_list(self, batches, step):
         return torch.stack([self._step(b, step + i)["loss"]
-                            for i, b in enumerate(batches)]).numpy()
+                            for i, b in enumerate(batches)]).cpu().numpy()
 
     def _run_repeat(self, b, steps, step):
-        return torch.stack([self._step(b, step + i)["loss"] for i in range(steps)]).numpy()
+        return torch.stack([self._step(b, step + i)["loss"]
+                            for i in range(steps)]).cpu().numpy()
 
     def _evaluate(self, b):
         inputs, y, _ = b.native
@@ -368,7 +375,10 @@ class TorchTrainer(Trainer):
     def _predict(self, b):
         self.module.eval()
         with torch.inference_mode():
-            return self.module(*b.native[0])
+            out = self.module(*b.native[0])
+        if out.is_cuda:   # kernels run asynchronously on a GPU: wait for them
+            torch.cuda.synchronize(out.device)
+        return out
 
     def _state(self):
         return (self.net.from_native(self.module),
@@ -400,4 +410,6 @@ def environment() -> dict:
     """What a timing of this backend depends on: version, intra-op threads, device."""
     return {"backend": "torch", "torch": torch.__version__,
             "threads": torch.get_num_threads(),
-            "device": "cuda" if torch.cuda.is_available() else "cpu"}
+            "torch_device": str(torch_device()),
+            **({"gpu": torch.cuda.get_device_name()} if torch_device().type == "cuda"
+               else {})}

@@ -142,7 +142,8 @@ class Bert(nn.Module):
     def forward(self, input_ids, attention_mask, token_type_ids):
         x = self.embeddings(input_ids, token_type_ids)
         # the additive key mask of transformers' eager attention: 0 keep, finfo.min padding
-        bias = torch.zeros(attention_mask.shape, dtype=x.dtype).masked_fill(
+        bias = torch.zeros(attention_mask.shape, dtype=x.dtype,
+                           device=attention_mask.device).masked_fill(
             attention_mask == 0, torch.finfo(x.dtype).min)[:, None, None, :]
         h = self.encoder(x, bias)
         return h, (self.pooler(h) if self.pooler is not None else None)
@@ -225,8 +226,8 @@ class Network(BertOutputs, TorchNetwork):
         module.eval()
         with torch.no_grad():
             h, pooled = module.bert(*inputs)
-        out = {"last_hidden_state": h.numpy()}
+        out = {"last_hidden_state": h.cpu().numpy()}
         if pooled is not None:
-            out["pooler_output"] = pooled.numpy()
+            out["pooler_output"] = pooled.cpu().numpy()
         return out
 
