@@ -26,8 +26,8 @@ Two users of the same machinery (:func:`run_process`):
 
 A child is ``python -m pytest`` with the same arguments and these variables:
 :data:`ENV_PROCESS` (the one framework it runs), :data:`ENV_JSON` (where its
-pytest-benchmark JSON goes) and :data:`ENV_REPORTS` (a pipe for its test reports, one
-JSON line per event, read back as they come).
+pytest-benchmark JSON goes) and :data:`ENV_REPORTS` (a pipe for its test reports and the
+warnings its tests raised, one JSON line per event, read back as they come).
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ from mlsandbox.benchreport import JAX_KERNEL_SETS, framework_columns
 ENV_PROCESS = "MLSANDBOX_BENCH_PROCESS"
 #: the path a child writes its pytest-benchmark JSON to
 ENV_JSON = "MLSANDBOX_BENCH_JSON"
-#: the file descriptor a child writes its test reports to (JSON lines)
+#: the file descriptor a child writes its test reports and warnings to (JSON lines)
 ENV_REPORTS = "MLSANDBOX_BENCH_REPORTS"
 #: the path a collecting child writes ``{nodeid: framework}`` of its benchmarks to
 ENV_LIST = "MLSANDBOX_BENCH_LIST"
@@ -93,7 +93,7 @@ def run_process(key: str, args: Sequence[str], *, cwd, json_path, log_path,
     """Run ``python -m pytest ARGS`` in ``cwd`` with only framework ``key``'s benchmarks,
     its pytest-benchmark JSON to ``json_path`` and its output to ``log_path``; call
     ``on_event`` with every report event (``{"event": "logstart" | "report" |
-    "logfinish", ...}``) as it comes.  Returns the exit status."""
+    "logfinish" | "warning", ...}``) as it comes.  Returns the exit status."""
     read, write = os.pipe()
     env = dict(os.environ, **{ENV_PROCESS: key, ENV_JSON: str(json_path),
                               ENV_REPORTS: str(write)})

@@ -298,8 +298,8 @@ SYNTHETIC = '''
 '''
 
 
-def pytest_run(tmp_path, *args):
-    (tmp_path / "test_synthetic.py").write_text(textwrap.dedent(SYNTHETIC))
+def pytest_run(tmp_path, *args, source=SYNTHETIC):
+    (tmp_path / "test_synthetic.py").write_text(textwrap.dedent(source))
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLSANDBOX_BENCH_")}
     return subprocess.run([sys.executable, "-m", "pytest", "-p", "mlsandbox.testing.plugin",
                            "-p", "no:cacheprovider", "test_synthetic.py",
@@ -329,6 +329,40 @@ def test_benchmark_disable_and_one_process_stay_in_process(tmp_path):
         res = pytest_run(tmp_path, flag, "-k", "sum or plain")
         assert res.returncode == 0, res.stdout[-3000:]
         assert "own process" not in res.stdout and "3 passed" in res.stdout
+
+
+#: a warning from a child's benchmark, and one raised at collection (every process's)
+WARNS = '''
+    import warnings
+    import pytest
+
+    warnings.warn("module says hi", UserWarning)
+
+    @pytest.mark.numpy
+    def test_sum_numpy(benchmark):
+        benchmark(sum, range(10))
+
+    @pytest.mark.torch
+    def test_sum_torch(benchmark):
+        warnings.warn("child says hello", UserWarning)
+        benchmark(sum, range(10))
+'''
+
+
+def test_children_warnings_reach_the_warnings_summary(tmp_path):
+    def summary(res):
+        assert res.returncode == 0, res.stdout[-3000:]
+        assert "2 passed, 2 warnings" in res.stdout
+        return res.stdout.split("warnings summary", 1)[1].split("-- Docs:", 1)[0]
+
+    res = pytest_run(tmp_path, source=WARNS)
+    assert "each framework in a pytest process" in res.stdout
+    warned = summary(res)
+    assert re.search(r"^test_synthetic.py::test_sum_torch\n\s+\S*test_synthetic.py:13: "
+                     r"UserWarning: child says hello$", warned, re.MULTILINE), warned
+    assert warned.count("UserWarning: child says hello") == 1
+    assert warned.count("UserWarning: module says hi") == 1     # the parent's, once
+    assert summary(pytest_run(tmp_path, "--bench-one-process", source=WARNS)) == warned
 
 
 @pytest.mark.slow

@@ -11,7 +11,9 @@
   other tests run here as usual and each framework's benchmarks in a child pytest of its
   own; their reports and timings come back into this session, so the terminal, the
   table, ``--benchmark-json`` and the exit status read as one run
-  (:mod:`mlsandbox.benchrun`).  ``--bench-one-process`` keeps everything in this one.
+  (:mod:`mlsandbox.benchrun`); so do the warnings their tests raised, into this
+  session's warnings summary under the child's test ids.  ``--bench-one-process`` keeps
+  everything in this one.
 """
 
 from __future__ import annotations
@@ -144,6 +146,13 @@ class _ReportStream:
     def pytest_runtest_logfinish(self, nodeid, location):
         self._send({"event": "logfinish", "nodeid": nodeid})
 
+    def pytest_warning_recorded(self, warning_message, when, nodeid, location):
+        self._send({"event": "warning", "nodeid": nodeid, "when": when,
+                    "message": str(warning_message.message),
+                    "category": warning_message.category.__name__,
+                    "filename": warning_message.filename,
+                    "lineno": warning_message.lineno, "location": location})
+
     def pytest_unconfigure(self):
         self.stream.close()
 
@@ -229,6 +238,8 @@ def _run_child(session, key, items, args, cwd, tmp: Path, say) -> None:
         elif event["event"] == "logfinish":
             hook.pytest_runtest_logfinish(nodeid=event["nodeid"], location=location)
             finished.add(event["nodeid"])
+        elif event["event"] == "warning":
+            _record_warning(config, event)
 
     json_path, log_path = tmp / f"{key}.json", tmp / f"{key}.log"
     rc = benchrun.run_process(key, args, cwd=cwd, json_path=json_path, log_path=log_path,
@@ -248,6 +259,26 @@ def _run_child(session, key, items, args, cwd, tmp: Path, say) -> None:
             say(why)
     if json_path.exists():
         _add_timings(config, json_path)
+
+
+def _record_warning(config, event: dict) -> None:
+    """A warning a child's test raised, recorded in this session as pytest records its
+    own (the warnings summary: the child's test id, category, message and location)."""
+    import builtins
+    import warnings
+
+    if event["when"] != "runtest":
+        return      # collection and configuration: this session collected the same files
+    name = event["category"]
+    category = getattr(builtins, name, None) or getattr(pytest, name, None)
+    if not (isinstance(category, type) and issubclass(category, Warning)):
+        category = type(name, (Warning,), {})     # formats as the child's did
+    message = warnings.WarningMessage(category(event["message"]), category,
+                                      event["filename"], event["lineno"])
+    location = tuple(event["location"]) if event.get("location") else None
+    config.hook.pytest_warning_recorded.call_historic(kwargs={
+        "warning_message": message, "when": event["when"], "nodeid": event["nodeid"],
+        "location": location})
 
 
 def _add_timings(config, json_path: Path) -> None:
